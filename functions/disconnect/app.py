@@ -1,2 +1,17 @@
-def handler(event, context):
-    return {"statusCode": 200}
+"""``$disconnect``: removes the connection and its subscriptions (see lambdacast.handlers.on_disconnect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from lambdacast.handlers import on_disconnect
+from lambdacast.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point."""
+    return on_disconnect(event, context)

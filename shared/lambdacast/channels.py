@@ -1,0 +1,353 @@
+"""DynamoDB store: connections, subscriptions (both sides) and per-channel sequence counters.
+
+Item layout (docs/architecture.md)::
+
+    CONN#<id>  META        connectedAt, sourceIp, userId, subs, ttl
+    CHAN#<ch>  CONN#<id>   fan-out side of a subscription, ttl
+    CONN#<id>  CHAN#<ch>   cleanup side of a subscription, ttl
+    CHAN#<ch>  SEQ         seq (atomic ADD per publish)
+
+The low-level client is used (not the resource layer): fewer objects per call on the hot path.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from lambdacast.errors import TooManyChannels, UnknownConnection
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+CONN: Final = "CONN#"
+CHAN: Final = "CHAN#"
+META: Final = "META"
+SEQ: Final = "SEQ"
+BATCH_WRITE_MAX: Final = 25
+UNPROCESSED_RETRIES: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A recorded connection (its META item)."""
+
+    connection_id: str
+    connected_at: int
+    source_ip: str | None
+    user_id: str | None
+    subs: int
+    ttl: int
+
+
+def _s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, Any]:
+    return {"N": str(value)}
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": _s(pk), "sk": _s(sk)}
+
+
+class ChannelStore:
+    """Connections, subscriptions and counters in one table.
+
+    Args:
+        table_name: The table.
+        client: A DynamoDB client; one is created (and kept) on first use when omitted.
+        sleep: Sleep function for the unprocessed-items backoff (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._sleep = sleep
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The DynamoDB client (created lazily: importing boto3 is a large share of a cold start)."""
+        if self._client is None:
+            import boto3  # noqa: PLC0415 - deferred on purpose, see above
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def put_connection(
+        self, connection_id: str, *, connected_at: int, source_ip: str | None, user_id: str | None, ttl: int
+    ) -> None:
+        """Record a connection (``$connect``).
+
+        Args:
+            connection_id: API Gateway's connection id.
+            connected_at: When it connected, ms since epoch.
+            source_ip: The client's address.
+            user_id: The authorized user, if any.
+            ttl: Expiry of every item of this connection, seconds since epoch.
+        """
+        item: dict[str, Any] = {
+            **_key(CONN + connection_id, META),
+            "connectedAt": _n(connected_at),
+            "subs": _n(0),
+            "ttl": _n(ttl),
+        }
+        if source_ip:
+            item["sourceIp"] = _s(source_ip)
+        if user_id:
+            item["userId"] = _s(user_id)
+        self.client.put_item(TableName=self.table_name, Item=item)
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        """Read a connection's META item (strongly consistent); ``None`` when it is not recorded."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key=_key(CONN + connection_id, META), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return Connection(
+            connection_id=connection_id,
+            connected_at=int(item["connectedAt"]["N"]),
+            source_ip=item.get("sourceIp", {}).get("S"),
+            user_id=item.get("userId", {}).get("S"),
+            subs=int(item.get("subs", {"N": "0"})["N"]),
+            ttl=int(item["ttl"]["N"]),
+        )
+
+    def remove_connection(self, connection_id: str) -> list[str]:
+        """Delete a connection's META item and every subscription, both sides.
+
+        Reads the connection's partition page by page and deletes in batches of 25, retrying
+        unprocessed items with backoff. Safe to repeat.
+
+        Args:
+            connection_id: The connection.
+
+        Returns:
+            The channels it was subscribed to.
+        """
+        channels: list[str] = []
+        keys: list[dict[str, Any]] = []
+        for page in self._query_pages(CONN + connection_id, None, projection="sk"):
+            for item in page:
+                sk = item["sk"]["S"]
+                keys.append(_key(CONN + connection_id, sk))
+                if sk.startswith(CHAN):
+                    channel = sk[len(CHAN) :]
+                    channels.append(channel)
+                    keys.append(_key(CHAN + channel, CONN + connection_id))
+        self._batch_delete(keys)
+        return channels
+
+    # -- subscriptions -----------------------------------------------------------------------------
+
+    def subscribe(self, connection_id: str, channel: str, *, max_channels: int, ttl_epoch: int) -> bool:
+        """Subscribe a connection to a channel, atomically and idempotently.
+
+        Both subscription rows and the connection's ``subs`` counter change in one transaction.
+        The rows are written only if absent (so a repeat changes nothing) and the counter only
+        while below ``max_channels`` (so concurrent subscribes cannot overshoot the limit).
+
+        Args:
+            connection_id: The connection.
+            channel: The channel.
+            max_channels: The most subscriptions a connection may hold.
+            ttl_epoch: Expiry of both rows, seconds since epoch (the connection's own expiry).
+
+        Returns:
+            ``True`` if the subscription is new, ``False`` if it already existed.
+
+        Raises:
+            TooManyChannels: The connection already holds ``max_channels`` subscriptions.
+            UnknownConnection: The connection is not recorded.
+        """
+        client = self.client
+        ttl = _n(ttl_epoch)
+        absent = "attribute_not_exists(pk)"
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": {**_key(CHAN + channel, CONN + connection_id), "ttl": ttl},
+                            "ConditionExpression": absent,
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": {**_key(CONN + connection_id, CHAN + channel), "ttl": ttl},
+                            "ConditionExpression": absent,
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": _key(CONN + connection_id, META),
+                            "UpdateExpression": "ADD subs :one",
+                            "ConditionExpression": "attribute_exists(pk) AND subs < :max",
+                            "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
+                        }
+                    },
+                ]
+            )
+        except client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons[:2]:
+                return False
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                if self.get_connection(connection_id) is None:
+                    raise UnknownConnection(
+                        "This connection is not registered (it may have expired); reconnect."
+                    ) from None
+                raise TooManyChannels(
+                    f"This connection is already subscribed to {max_channels} channels, the limit; "
+                    "unsubscribe from one first."
+                ) from None
+            raise
+        return True
+
+    def unsubscribe(self, connection_id: str, channel: str) -> bool:
+        """Remove a subscription (both sides) and decrement the counter, atomically and idempotently.
+
+        Returns:
+            ``True`` if a subscription was removed, ``False`` if there was none.
+        """
+        client = self.client
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": _key(CHAN + channel, CONN + connection_id),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self.table_name,
+                            "Key": _key(CONN + connection_id, CHAN + channel),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.table_name,
+                            "Key": _key(CONN + connection_id, META),
+                            "UpdateExpression": "ADD subs :minus",
+                            "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
+                            "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+                        }
+                    },
+                ]
+            )
+        except client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                # No counter to decrement (the META item expired): still drop both rows.
+                self._batch_delete(
+                    [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
+                )
+                return True
+            raise
+        return True
+
+    def is_subscribed(self, connection_id: str, channel: str) -> bool:
+        """Return whether the connection is subscribed to the channel (strongly consistent read)."""
+        item = self.client.get_item(
+            TableName=self.table_name,
+            Key=_key(CHAN + channel, CONN + connection_id),
+            ConsistentRead=True,
+            ProjectionExpression="pk",
+        ).get("Item")
+        return item is not None
+
+    def subscriber_pages(self, channel: str, *, page_size: int | None = None) -> Iterator[list[str]]:
+        """Yield the channel's subscribers, one Query page at a time.
+
+        A strongly consistent Query on ``CHAN#<channel>`` with ``begins_with(sk, 'CONN#')``: never a
+        Scan, never a GSI, so a subscription acknowledged before the publish is always seen.
+
+        Args:
+            channel: The channel.
+            page_size: The Query ``Limit`` (DynamoDB's 1 MB page when omitted).
+
+        Yields:
+            Lists of connection ids.
+        """
+        for page in self._query_pages(CHAN + channel, CONN, projection="sk", page_size=page_size):
+            yield [item["sk"]["S"][len(CONN) :] for item in page]
+
+    # -- counters ----------------------------------------------------------------------------------
+
+    def next_seq(self, channel: str) -> int:
+        """Atomically add 1 to the channel's sequence number and return the new value."""
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(CHAN + channel, SEQ),
+            UpdateExpression="ADD seq :one",
+            ExpressionAttributeValues={":one": _n(1)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["seq"]["N"])
+
+    def current_seq(self, channel: str) -> int:
+        """Return the channel's latest sequence number (0 if nothing was ever published)."""
+        item = self.client.get_item(
+            TableName=self.table_name, Key=_key(CHAN + channel, SEQ), ConsistentRead=True
+        ).get("Item")
+        return int(item["seq"]["N"]) if item else 0
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _query_pages(
+        self, pk: str, sk_prefix: str | None, *, projection: str, page_size: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ConsistentRead": True,
+            "ProjectionExpression": projection,
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+        }
+        if sk_prefix is None:
+            kwargs["KeyConditionExpression"] = "pk = :pk"
+        else:
+            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
+            kwargs["ExpressionAttributeValues"][":prefix"] = _s(sk_prefix)
+        if page_size is not None:
+            kwargs["Limit"] = page_size
+        while True:
+            response = self.client.query(**kwargs)
+            yield response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def _batch_delete(self, keys: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(keys), BATCH_WRITE_MAX):
+            chunk = keys[start : start + BATCH_WRITE_MAX]
+            requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in chunk]
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                response = self.client.batch_write_item(RequestItems={self.table_name: requests})
+                requests = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+                if not requests:
+                    break
+                if attempt == UNPROCESSED_RETRIES:
+                    raise RuntimeError(f"{len(requests)} deletes stayed unprocessed after retries")
+                self._sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))

@@ -1,0 +1,90 @@
+"""Settings from the environment, read once and frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+DEFAULT_MAX_DATA_BYTES = 32768
+DEFAULT_MAX_CHANNELS = 100
+DEFAULT_FANOUT_CONCURRENCY = 64
+DEFAULT_CONNECTION_TTL_SECONDS = 7500
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the backend cannot use."""
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the functions need to know about their deployment.
+
+    Attributes:
+        table_name: The DynamoDB table (``TABLE_NAME``).
+        management_endpoint: The ``@connections`` endpoint (``MANAGEMENT_ENDPOINT``); ``None`` means
+            derive it from each event's ``https://{domainName}/{stage}``.
+        max_data_bytes: Largest serialized ``data`` a client may publish (``MAX_DATA_BYTES``).
+        max_channels: Most subscriptions per connection (``MAX_CHANNELS_PER_CONNECTION``).
+        fanout_concurrency: Concurrent posts per publish (``FANOUT_CONCURRENCY``).
+        connection_ttl_seconds: Lifetime of connection-scoped items (``CONNECTION_TTL_SECONDS``).
+    """
+
+    table_name: str
+    management_endpoint: str | None = None
+    max_data_bytes: int = DEFAULT_MAX_DATA_BYTES
+    max_channels: int = DEFAULT_MAX_CHANNELS
+    fanout_concurrency: int = DEFAULT_FANOUT_CONCURRENCY
+    connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        Args:
+            environ: The variables to read; ``os.environ`` by default.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ConfigError: ``TABLE_NAME`` is missing or a number is not a positive integer.
+        """
+        env = os.environ if environ is None else environ
+        table_name = env.get("TABLE_NAME", "").strip()
+        if not table_name:
+            raise ConfigError("TABLE_NAME must name the DynamoDB table")
+        return cls(
+            table_name=table_name,
+            management_endpoint=env.get("MANAGEMENT_ENDPOINT", "").strip().rstrip("/") or None,
+            max_data_bytes=_positive_int(env, "MAX_DATA_BYTES", DEFAULT_MAX_DATA_BYTES),
+            max_channels=_positive_int(env, "MAX_CHANNELS_PER_CONNECTION", DEFAULT_MAX_CHANNELS),
+            fanout_concurrency=_positive_int(env, "FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY),
+            connection_ttl_seconds=_positive_int(
+                env, "CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL_SECONDS
+            ),
+        )
+
+
+@cache
+def get_settings() -> Settings:
+    """Return the process's settings, read from ``os.environ`` on first use.
+
+    Returns:
+        The settings (the same object on every call; tests call ``get_settings.cache_clear()``).
+    """
+    return Settings.from_env()

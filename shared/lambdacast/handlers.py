@@ -1,0 +1,209 @@
+"""The three route handlers' logic; ``functions/*/app.py`` add the decorators and call these.
+
+Dependencies (settings, table client, management API clients, fan-out pool) are built once per
+container by :func:`get_runtime`; tests replace that function to inject fakes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.data_classes.api_gateway_websocket_event import (
+    APIGatewayWebSocketEvent,
+)
+
+from lambdacast import observability as obs
+from lambdacast.actions import router
+from lambdacast.channels import ChannelStore
+from lambdacast.config import Settings, get_settings
+from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, ErrorCode
+from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport
+from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
+from lambdacast.protocol import error_frame
+from lambdacast.router import Caller, Context
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+OK = {"statusCode": 200}
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+class Runtime:
+    """The per-container services: settings, store, transports and fan-out engines.
+
+    Args:
+        settings: The settings.
+        store: The channel store (built from ``settings.table_name`` when omitted).
+        transport: One transport for every endpoint (tests); by default a
+            :class:`~lambdacast.gateway.ManagementGateway` per endpoint.
+    """
+
+    def __init__(
+        self, settings: Settings, *, store: ChannelStore | None = None, transport: Transport | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store or ChannelStore(settings.table_name)
+        self._transport = transport
+        self._transports: dict[str, Transport] = {}
+        self._fanouts: dict[str, Broadcaster] = {}
+
+    def transport(self, endpoint: str) -> Transport:
+        """The transport posting to ``endpoint``."""
+        if self._transport is not None:
+            return self._transport
+        transport = self._transports.get(endpoint)
+        if transport is None:
+            client = client_for(endpoint, max_pool_connections=self.settings.fanout_concurrency)
+            transport = self._transports[endpoint] = ManagementGateway(client)
+        return transport
+
+    def fanout(self, endpoint: str) -> Broadcaster:
+        """The fan-out engine posting to ``endpoint``."""
+        engine = self._fanouts.get(endpoint)
+        if engine is None:
+            engine = self._fanouts[endpoint] = ThreadedFanout(
+                self.transport(endpoint),
+                concurrency=self.settings.fanout_concurrency,
+                on_gone=self.store.remove_connection,
+            )
+        return engine
+
+
+@cache
+def get_runtime() -> Runtime:
+    """Return this container's runtime (built on first use)."""
+    return Runtime(get_settings())
+
+
+def _caller(event: APIGatewayWebSocketEvent) -> Caller:
+    rc = event.request_context
+    authorizer = rc.get("authorizer") or {}
+    if not isinstance(authorizer, Mapping):
+        authorizer = {}
+    user_id = authorizer.get("userId")
+    return Caller(
+        connection_id=rc.connection_id,
+        user_id=str(user_id) if user_id else None,
+        connected_at=int(rc.get("connectedAt") or now_ms()),
+        authorizer=dict(authorizer),
+    )
+
+
+def _bind(event: APIGatewayWebSocketEvent) -> None:
+    rc = event.request_context
+    obs.bind_request(
+        connection_id=str(rc.get("connectionId")),
+        request_id=str(rc.get("requestId")),
+        route=str(rc.get("routeKey")),
+    )
+
+
+def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """``$connect``: record the connection. Nothing is posted (API Gateway would answer 410).
+
+    Returns:
+        200 when recorded; 500 (the handshake fails, the client retries) when the table write failed.
+    """
+    ws = APIGatewayWebSocketEvent(event)
+    _bind(ws)
+    try:
+        runtime = get_runtime()
+        caller = _caller(ws)
+        runtime.store.put_connection(
+            caller.connection_id,
+            connected_at=caller.connected_at,
+            source_ip=(ws.request_context.get("identity") or {}).get("sourceIp"),
+            user_id=caller.user_id,
+            ttl=caller.connected_at // 1000 + runtime.settings.connection_ttl_seconds,
+        )
+    except Exception:
+        obs.logger.exception("could not record the connection; refusing the handshake")
+        return {"statusCode": 500}
+    obs.count(obs.CONNECTIONS)
+    obs.logger.info("connected", extra={"user_id": caller.user_id})
+    return OK
+
+
+def on_disconnect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """``$disconnect``: remove the connection and all its subscriptions (best-effort; TTL backs it up)."""
+    ws = APIGatewayWebSocketEvent(event)
+    _bind(ws)
+    rc = ws.request_context
+    try:
+        channels = get_runtime().store.remove_connection(rc.connection_id)
+    except Exception:
+        obs.logger.exception("could not remove the connection; its items expire by TTL")
+        return OK
+    obs.count(obs.DISCONNECTIONS)
+    obs.logger.info(
+        "disconnected",
+        extra={
+            "channels": len(channels),
+            "status_code": rc.get("disconnectStatusCode"),
+            "reason": rc.get("disconnectReason"),
+        },
+    )
+    return OK
+
+
+def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """``$default``: run the frame's action and post the reply frame to the caller's own connection.
+
+    The reply is posted through the management API (it does not depend on a route response),
+    so the return value carries no body. Never raises.
+    """
+    ws = APIGatewayWebSocketEvent(event)
+    _bind(ws)
+    transport: Transport | None = None
+    caller_id = ""
+    try:
+        runtime = get_runtime()
+        rc = ws.request_context
+        caller = _caller(ws)
+        caller_id = caller.connection_id
+        endpoint = resolve_endpoint(
+            runtime.settings.management_endpoint, domain_name=rc.domain_name, stage=rc.stage
+        )
+        transport = runtime.transport(endpoint)
+        ctx = Context(
+            caller=caller,
+            settings=runtime.settings,
+            store=runtime.store,
+            fanout=runtime.fanout(endpoint),
+            clock=now_ms,
+        )
+        outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))
+        if outcome.error is not None:
+            obs.count(obs.ERROR_FRAMES)
+            if outcome.error is ErrorCode.INTERNAL_ERROR:
+                obs.logger.error("frame failed", exc_info=outcome.exception)
+            else:
+                obs.logger.info("frame refused", extra={"code": outcome.error.value})
+        reply = outcome.frame
+    except Exception:
+        obs.logger.exception("frame failed before dispatch")
+        reply = error_frame(None, code=ErrorCode.INTERNAL_ERROR, message=INTERNAL_ERROR_MESSAGE)
+    if transport is not None:
+        _reply(transport, caller_id, reply)
+    return OK
+
+
+def _reply(transport: Transport, connection_id: str, frame: str) -> None:
+    try:
+        transport.post(connection_id, frame.encode())
+    except ConnectionGone:
+        obs.logger.info("caller left before its reply; removing it")
+        try:
+            get_runtime().store.remove_connection(connection_id)
+        except Exception:
+            obs.logger.exception("cleanup of the gone caller failed; its items expire by TTL")
+    except Exception:
+        obs.logger.exception("could not post the reply")

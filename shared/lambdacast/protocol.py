@@ -1,0 +1,295 @@
+"""Wire protocol v1, sans-I/O: frame text in, a typed request (or a ProtocolError) out; frame builders.
+
+Nothing here touches the network or the table, so every rule of the protocol can be tested
+with plain strings. See docs/protocol.md for the frames and their meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from lambdacast.errors import (
+    ErrorCode,
+    InvalidChannel,
+    InvalidJson,
+    ProtocolError,
+    TooLarge,
+    UnknownAction,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ErrorCode",
+    "Hello",
+    "Limits",
+    "Ping",
+    "Publish",
+    "Request",
+    "Subscribe",
+    "Unsubscribe",
+    "ack_frame",
+    "error_frame",
+    "is_reserved",
+    "message_frame",
+    "parse_frame",
+    "pong_frame",
+    "subscribed_frame",
+    "unsubscribed_frame",
+    "validate_channel",
+    "welcome_frame",
+]
+
+PROTOCOL_VERSION: Final = 1
+MAX_ID_LENGTH: Final = 64
+MAX_CHANNEL_LENGTH: Final = 128
+CHANNEL_PATTERN: Final = re.compile(r"[A-Za-z0-9_\-=@,.;:]{1,128}")
+RESERVED_PREFIXES: Final = ("private-", "presence-")
+ALLOWED_CHANNEL_CHARS: Final = "A-Z a-z 0-9 _ - = @ , . ; :"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits a frame is checked against (from :class:`lambdacast.config.Settings`)."""
+
+    max_data_bytes: int
+    max_channels: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """``{"action": "hello"}``: ask for the connection id and limits."""
+
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """``{"action": "ping"}``: a keep-alive answered by ``pong``."""
+
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """``{"action": "subscribe", "channel": ...}``."""
+
+    channel: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """``{"action": "unsubscribe", "channel": ...}``."""
+
+    channel: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """``{"action": "publish", "channel": ..., "data": ..., "echo"?: bool}``.
+
+    Attributes:
+        channel: The channel name.
+        data_json: ``data`` serialized compactly, exactly as it will appear in message frames.
+        echo: Whether the publisher's own connection receives the message too.
+        id: The client's frame id.
+    """
+
+    channel: str
+    data_json: str
+    echo: bool = False
+    id: str | None = None
+
+
+Request = Hello | Ping | Subscribe | Unsubscribe | Publish
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _dumps(value: Any) -> str:
+    """Serialize compactly as UTF-8-safe JSON text (lone surrogates fall back to ASCII escapes)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidJson("The frame is nested too deeply; send a JSON object of reasonable depth.") from None
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise InvalidJson(
+            f"The frame is not valid JSON ({exc}); send a JSON object such as "
+            '{"action":"ping"} in a text frame.'
+        ) from None
+
+
+def _frame_id(obj: dict[str, Any]) -> str | None:
+    if "id" not in obj:
+        return None
+    value = obj["id"]
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise ProtocolError(f'"id" must be a string of 1 to {MAX_ID_LENGTH} characters when present.')
+    return value
+
+
+def validate_channel(name: object, *, frame_id: str | None = None) -> str:
+    """Check a channel name against the naming rules.
+
+    Args:
+        name: The ``channel`` field as sent.
+        frame_id: The frame's id, carried by the error.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ProtocolError: ``channel`` is missing or not a string.
+        InvalidChannel: The name is empty, too long or holds a character outside the allowed set.
+    """
+    if not isinstance(name, str):
+        raise ProtocolError('"channel" is required and must be a string.', frame_id=frame_id)
+    if CHANNEL_PATTERN.fullmatch(name) is None:
+        raise InvalidChannel(
+            f"Channel names are 1 to {MAX_CHANNEL_LENGTH} characters from {ALLOWED_CHANNEL_CHARS}.",
+            frame_id=frame_id,
+        )
+    return name
+
+
+def is_reserved(channel: str) -> bool:
+    """Return whether a channel name is reserved for authorized use (``private-``, ``presence-``)."""
+    return channel.startswith(RESERVED_PREFIXES)
+
+
+def _parse_publish(obj: dict[str, Any], frame_id: str | None, limits: Limits) -> Publish:
+    channel = validate_channel(obj.get("channel"), frame_id=frame_id)
+    if "data" not in obj:
+        raise ProtocolError('"publish" needs a "data" field (any JSON value).', frame_id=frame_id)
+    echo = obj.get("echo", False)
+    if not isinstance(echo, bool):
+        raise ProtocolError('"echo" must be true or false when present.', frame_id=frame_id)
+    try:
+        data_json = _dumps(obj["data"])
+    except RecursionError:
+        raise ProtocolError('"data" is nested too deeply.', frame_id=frame_id) from None
+    size = len(data_json.encode("utf-8"))
+    if size > limits.max_data_bytes:
+        raise TooLarge(
+            f'"data" is {size} bytes serialized; the limit is {limits.max_data_bytes} bytes.',
+            frame_id=frame_id,
+        )
+    return Publish(channel=channel, data_json=data_json, echo=echo, id=frame_id)
+
+
+ACTIONS: Final = ("hello", "subscribe", "unsubscribe", "publish", "ping")
+
+
+def parse_frame(text: str | None, limits: Limits, *, binary: bool = False) -> Request:
+    """Parse one client frame.
+
+    Args:
+        text: The frame's text (``None`` when the frame had no body).
+        limits: The limits ``data`` is checked against.
+        binary: The frame arrived as a binary WebSocket frame (``isBase64Encoded``).
+
+    Returns:
+        The typed request.
+
+    Raises:
+        ProtocolError: The frame breaks the protocol; the subclass names the error code and
+            ``frame_id`` carries the frame's id when it was valid.
+    """
+    if binary:
+        raise ProtocolError("Binary frames are not supported; send UTF-8 JSON in a text frame.")
+    if not text:
+        raise InvalidJson('The frame is empty; send a JSON object such as {"action":"ping"}.')
+    obj = _decode(text)
+    if not isinstance(obj, dict):
+        raise ProtocolError(
+            f'A frame must be a JSON object with an "action" string, not a JSON {type(obj).__name__}.'
+        )
+    frame_id = _frame_id(obj)
+    action = obj.get("action")
+    if not isinstance(action, str):
+        raise ProtocolError('"action" is required and must be a string.', frame_id=frame_id)
+    if action == "hello":
+        return Hello(id=frame_id)
+    if action == "ping":
+        return Ping(id=frame_id)
+    if action == "subscribe":
+        return Subscribe(channel=validate_channel(obj.get("channel"), frame_id=frame_id), id=frame_id)
+    if action == "unsubscribe":
+        return Unsubscribe(channel=validate_channel(obj.get("channel"), frame_id=frame_id), id=frame_id)
+    if action == "publish":
+        return _parse_publish(obj, frame_id, limits)
+    shown = action if len(action) <= 40 else action[:40] + "..."
+    raise UnknownAction(f"Unknown action {shown!r}; the actions are {', '.join(ACTIONS)}.", frame_id=frame_id)
+
+
+def _frame(kind: str, frame_id: str | None, **fields: Any) -> str:
+    body: dict[str, Any] = {"type": kind}
+    if frame_id is not None:
+        body["id"] = frame_id
+    body.update(fields)
+    return _dumps(body)
+
+
+def welcome_frame(frame_id: str | None, *, connection_id: str, user_id: str | None, limits: Limits) -> str:
+    """Build the ``welcome`` reply to ``hello``."""
+    return _frame(
+        "welcome",
+        frame_id,
+        connectionId=connection_id,
+        userId=user_id,
+        protocol=PROTOCOL_VERSION,
+        limits={"maxDataBytes": limits.max_data_bytes, "maxChannels": limits.max_channels},
+    )
+
+
+def subscribed_frame(frame_id: str | None, *, channel: str, seq: int) -> str:
+    """Build the ``subscribed`` reply (``seq`` is the channel's latest sequence number)."""
+    return _frame("subscribed", frame_id, channel=channel, seq=seq)
+
+
+def unsubscribed_frame(frame_id: str | None, *, channel: str) -> str:
+    """Build the ``unsubscribed`` reply."""
+    return _frame("unsubscribed", frame_id, channel=channel)
+
+
+def ack_frame(frame_id: str | None, *, channel: str, seq: int, delivered: int) -> str:
+    """Build the ``ack`` reply to ``publish``."""
+    return _frame("ack", frame_id, channel=channel, seq=seq, delivered=delivered)
+
+
+def pong_frame(frame_id: str | None, *, ts: int) -> str:
+    """Build the ``pong`` reply to ``ping``."""
+    return _frame("pong", frame_id, ts=ts)
+
+
+def error_frame(frame_id: str | None, *, code: ErrorCode, message: str) -> str:
+    """Build an ``error`` frame."""
+    return _frame("error", frame_id, code=code.value, message=message)
+
+
+def message_frame(
+    *, channel: str, seq: int, data_json: str, connection_id: str, user_id: str | None, ts: int
+) -> str:
+    """Build the ``message`` frame every subscriber receives.
+
+    ``data_json`` is spliced in as already-serialized JSON, so a large payload is encoded once
+    per publish rather than once per recipient.
+    """
+    head = _dumps({"type": "message", "channel": channel, "seq": seq})
+    tail = _dumps({"from": {"connectionId": connection_id, "userId": user_id}, "ts": ts})
+    return f'{head[:-1]},"data":{data_json},{tail[1:]}'

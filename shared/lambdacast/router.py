@@ -1,0 +1,107 @@
+"""Action registry and dispatch: frame text in, exactly one reply frame out, never an exception."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lambdacast.errors import ErrorCode, LambdacastError, error_for
+from lambdacast.protocol import Limits, Request, error_frame, parse_frame
+
+if TYPE_CHECKING:
+    from lambdacast.channels import ChannelStore
+    from lambdacast.config import Settings
+    from lambdacast.fanout import Broadcaster
+
+R = TypeVar("R", bound=Request)
+ActionHandler = Callable[[Any, "Context"], str]
+Decorator = Callable[[Callable[[R, "Context"], str]], Callable[[R, "Context"], str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The connection a frame came from.
+
+    Attributes:
+        connection_id: API Gateway's connection id.
+        user_id: The authorized user (``requestContext.authorizer.userId``), if any.
+        connected_at: When the connection opened, ms since epoch.
+        authorizer: The whole authorizer context (for channel authorization later).
+    """
+
+    connection_id: str
+    user_id: str | None = None
+    connected_at: int = 0
+    authorizer: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an action handler may use: the caller and the services of this container."""
+
+    caller: Caller
+    settings: Settings
+    store: ChannelStore
+    fanout: Broadcaster
+    clock: Callable[[], int]
+
+    @property
+    def limits(self) -> Limits:
+        """The protocol limits from the settings."""
+        return Limits(max_data_bytes=self.settings.max_data_bytes, max_channels=self.settings.max_channels)
+
+    @property
+    def ttl_epoch(self) -> int:
+        """Expiry of the caller's items, seconds since epoch."""
+        return self.caller.connected_at // 1000 + self.settings.connection_ttl_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The reply frame for one client frame, and the error code when it is an error frame."""
+
+    frame: str
+    error: ErrorCode | None = None
+    exception: BaseException | None = None
+
+
+class Router:
+    """Maps request types to action handlers."""
+
+    def __init__(self) -> None:
+        self._routes: dict[type[Any], ActionHandler] = {}
+
+    def route(self, request_type: type[R]) -> Decorator[R]:
+        """Register the decorated function as the handler of ``request_type``."""
+
+        def register(func: Callable[[R, Context], str]) -> Callable[[R, Context], str]:
+            self._routes[request_type] = func
+            return func
+
+        return register
+
+    def dispatch(self, text: str | None, ctx: Context, *, binary: bool = False) -> Outcome:
+        """Parse a frame, run its action and return the reply frame.
+
+        Never raises: a client's mistake becomes its error frame, anything unexpected becomes
+        ``internal_error`` (the caller logs :attr:`Outcome.exception`).
+
+        Args:
+            text: The frame body.
+            ctx: The caller and services.
+            binary: The frame was binary.
+        """
+        frame_id: str | None = None
+        try:
+            request = parse_frame(text, ctx.limits, binary=binary)
+            frame_id = request.id
+            handler = self._routes.get(type(request))
+            if handler is None:
+                raise LookupError(f"no handler registered for {type(request).__name__}")
+            return Outcome(frame=handler(request, ctx))
+        except Exception as exc:
+            code, message = error_for(exc)
+            if isinstance(exc, LambdacastError) and exc.frame_id is not None:
+                frame_id = exc.frame_id
+            return Outcome(frame=error_frame(frame_id, code=code, message=message), error=code, exception=exc)
