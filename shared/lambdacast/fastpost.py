@@ -1,0 +1,447 @@
+"""The fast fan-out transport: many SigV4-signed ``@connections`` posts over one pooled aiohttp session.
+
+boto3's ``post_to_connection`` spends most of a millisecond of CPU per call building, signing
+and parsing a request through its generic machinery. This engine sends the same requests with
+a cached signer (:mod:`lambdacast.fastpost_sigv4`) over one ``aiohttp`` connection pool, from
+``concurrency`` coroutines sharing one work list, and applies the core's delivery semantics
+(:mod:`lambdacast.fastpost_policy`). It never raises for a per-recipient failure: every id
+ends up in exactly one of ``delivered``, ``gone`` or ``failed``.
+
+Delivery is at-least-once only where HTTP makes it ambiguous: a timeout or a dropped connection
+after the request was sent is retried like a 5xx, as boto3 does, so that recipient may see the
+message twice. Every other recipient receives it exactly once.
+
+Warm containers: :func:`post_many` keeps one event loop and one ``ClientSession`` per thread and
+reuses them across invocations (the pool's TCP/TLS connections survive between invocations when
+API Gateway keeps them open; a connection that died while the container was frozen fails its
+request with a connection error, which is retried). This is safe because the loop only ever
+runs inside :func:`post_many` on its own thread, and it is rebuilt after a ``fork``. Call
+:func:`close` to release it (tests do; Lambda never needs to).
+
+``aiohttp`` and botocore are imported on the first post, not at module load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lambdacast.fastpost_policy import RetryPolicy, Verdict, classify, describe
+from lambdacast.fastpost_sigv4 import (
+    BotocoreSigner,
+    Credentials,
+    Endpoint,
+    FastSigner,
+    Signer,
+    payload_hash,
+    region_from_endpoint,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "BotocoreSigner",
+    "FanoutOutcome",
+    "FastSigner",
+    "RetryPolicy",
+    "close",
+    "post_many",
+    "post_many_async",
+]
+
+Sleep = Callable[[float], Awaitable[None]]
+_BAD_IDS = frozenset({"", ".", ".."})
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutOutcome:
+    """What happened to each recipient of one batch.
+
+    Attributes:
+        delivered: Ids the management API accepted (2xx).
+        gone: Ids answered with 410: the caller should delete that connection's rows.
+        failed: Id -> reason, after retries ran out or for a non-retryable answer.
+        attempts: HTTP requests made in all.
+        retries: Of those, how many were retries.
+    """
+
+    delivered: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    retries: int = 0
+
+
+@dataclass(slots=True)
+class _Tally:
+    delivered: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    attempts: int = 0
+    retries: int = 0
+
+
+def _check_items(items: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    checked = list(items)
+    seen: set[str] = set()
+    for connection_id, payload in checked:
+        if not isinstance(connection_id, str) or connection_id in _BAD_IDS:
+            raise ValueError(
+                f"connection id must be a non-empty string other than '.' or '..', got {connection_id!r}"
+            )
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise ValueError(f"payload for {connection_id!r} must be bytes, got {type(payload).__name__}")
+        if connection_id in seen:
+            raise ValueError(
+                f"connection id {connection_id!r} appears twice; each recipient at most once per batch"
+            )
+        seen.add(connection_id)
+    return checked
+
+
+def _resolve_region(endpoint: str, region: str | None) -> str:
+    found = (
+        region
+        or region_from_endpoint(endpoint)
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    if not found:
+        raise ValueError(
+            f"no region: pass region=, set AWS_REGION, or use an execute-api endpoint (got {endpoint!r})"
+        )
+    return found
+
+
+def _freeze(credentials: Any) -> Credentials:
+    """Freeze botocore ``Credentials`` (refreshing if due) or accept already-frozen ones."""
+    if credentials is None:
+        import botocore.session  # noqa: PLC0415 - lazy: only when no credentials are passed
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise ValueError("no AWS credentials found for signing management API posts")
+    frozen = (
+        credentials.get_frozen_credentials()
+        if hasattr(credentials, "get_frozen_credentials")
+        else credentials
+    )
+    return frozen  # type: ignore[no-any-return]
+
+
+async def post_many_async(
+    endpoint: str,
+    items: Iterable[tuple[str, bytes]],
+    *,
+    session: aiohttp.ClientSession,
+    concurrency: int = 50,
+    region: str | None = None,
+    credentials: Any = None,
+    policy: RetryPolicy | None = None,
+    signer: Signer | None = None,
+    sleep: Sleep | None = None,
+    jitter: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.time,
+) -> FanoutOutcome:
+    """Post each ``(connection_id, payload)`` once, at most ``concurrency`` requests in flight.
+
+    Args:
+        endpoint: The management API base, e.g. ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``.
+        items: Recipients and their bodies; an id may appear only once.
+        session: The aiohttp session to send through (its pool should allow ``concurrency``).
+        concurrency: Requests in flight at most.
+        region: Signing region; default from the endpoint host or ``AWS_REGION``.
+        credentials: botocore credentials (frozen here, once) or any object with
+            ``access_key``/``secret_key``/``token``; default: botocore's credential chain.
+        policy: Retry policy; default :class:`RetryPolicy`.
+        signer: Override the signer (tests, benchmarks); default :class:`FastSigner`.
+        sleep: Backoff sleep (injectable for tests); default :func:`asyncio.sleep`.
+        jitter: Uniform [0, 1) source for full jitter.
+        clock: Epoch seconds for request timestamps.
+
+    Returns:
+        The outcome for every recipient.
+
+    Raises:
+        ValueError: Bad input (endpoint, ids, payload types, concurrency, missing region or
+            credentials). Nothing has been posted when this is raised.
+    """
+    batch = _prepare(
+        endpoint,
+        items=items,
+        concurrency=concurrency,
+        region=region,
+        credentials=credentials,
+        signer=signer,
+        clock=clock,
+    )
+    if batch is None:
+        return FanoutOutcome()
+    return await _run(
+        session,
+        batch=batch,
+        concurrency=concurrency,
+        policy=policy or RetryPolicy(),
+        sleep=sleep or asyncio.sleep,
+        jitter=jitter,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    endpoint: Endpoint
+    items: list[tuple[str, bytes]]
+    signer: Signer
+
+
+def _prepare(
+    endpoint: str,
+    *,
+    items: Iterable[tuple[str, bytes]],
+    concurrency: int,
+    region: str | None,
+    credentials: Any,
+    signer: Signer | None,
+    clock: Callable[[], float],
+) -> _Batch | None:
+    """Validate everything before the first post; None when there is nothing to send."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    checked = _check_items(items)
+    target = Endpoint.parse(endpoint)
+    if not checked:
+        return None
+    if signer is None:
+        signer = FastSigner(_freeze(credentials), _resolve_region(endpoint, region), clock=clock)
+    return _Batch(target, checked, signer)
+
+
+async def _run(
+    session: aiohttp.ClientSession,
+    *,
+    batch: _Batch,
+    concurrency: int,
+    policy: RetryPolicy,
+    sleep: Sleep,
+    jitter: Callable[[], float],
+) -> FanoutOutcome:
+    checked = batch.items
+    engine = _Engine(
+        session, endpoint=batch.endpoint, signer=batch.signer, policy=policy, sleep=sleep, jitter=jitter
+    )
+    work = iter(checked)
+    await asyncio.gather(*(engine.worker(work) for _ in range(min(concurrency, len(checked)))))
+    tally = engine.tally
+    return FanoutOutcome(tally.delivered, tally.gone, tally.failed, tally.attempts, tally.retries)
+
+
+class _Engine:
+    """One batch: shared state of the workers."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        endpoint: Endpoint,
+        signer: Signer,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        jitter: Callable[[], float],
+    ) -> None:
+        import aiohttp  # noqa: PLC0415 - lazy: keeps handler cold start small
+        from yarl import URL  # noqa: PLC0415 - ships with aiohttp
+
+        self._session = session
+        self._endpoint = endpoint
+        self._signer = signer
+        self._policy = policy
+        self._sleep = sleep
+        self._jitter = jitter
+        self._url = URL
+        self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+        self._hashes: dict[bytes, str] = {}
+        self.tally = _Tally()
+
+    async def worker(self, work: Iterator[tuple[str, bytes]]) -> None:
+        # One shared iterator: the event loop is single-threaded, so each item is taken once.
+        for connection_id, payload in work:
+            await self._deliver(connection_id, bytes(payload))
+
+    async def _deliver(self, connection_id: str, payload: bytes) -> None:
+        url, canonical_path = self._endpoint.target(connection_id)
+        body_hash = self._hashes.get(payload)
+        if body_hash is None:
+            body_hash = self._hashes[payload] = payload_hash(payload)
+        tally = self.tally
+        attempt = 0
+        while True:
+            attempt += 1
+            tally.attempts += 1
+            headers = self._signer.headers(self._endpoint, url, canonical_path, payload, body_hash)
+            try:
+                async with self._session.post(
+                    self._url(url, encoded=True), data=payload, headers=headers
+                ) as resp:
+                    status = resp.status
+                    body = await resp.read()
+                    error_type = resp.headers.get("x-amzn-ErrorType", "")
+            except self._errors as exc:
+                verdict, reason = Verdict.RETRY, f"connection error: {type(exc).__name__}: {exc}".rstrip(": ")
+            else:
+                verdict = classify(status, error_type)
+                reason = "" if verdict is Verdict.DELIVERED else describe(status, error_type, body)
+            if verdict is Verdict.DELIVERED:
+                tally.delivered.append(connection_id)
+                return
+            if verdict is Verdict.GONE:
+                tally.gone.append(connection_id)
+                return
+            if verdict is Verdict.RETRY and attempt < self._policy.max_attempts:
+                tally.retries += 1
+                await self._sleep(self._policy.delay(attempt, self._jitter()))
+                continue
+            if verdict is Verdict.RETRY:
+                reason = f"{reason} (gave up after {attempt} attempts)"
+            tally.failed[connection_id] = reason
+            return
+
+
+class _Runner:
+    """A private event loop and pooled session, kept per thread for warm invocations."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.session: aiohttp.ClientSession | None = None
+        self.limit = 0
+        self.timeout = 0.0
+
+    def session_for(self, concurrency: int, timeout: float) -> aiohttp.ClientSession:
+        if self.session is not None and (self.limit, self.timeout) == (concurrency, timeout):
+            return self.session
+        self.close_session()
+        self.session = self.loop.run_until_complete(_open_session(concurrency, timeout))
+        self.limit, self.timeout = concurrency, timeout
+        return self.session
+
+    def close_session(self) -> None:
+        if self.session is not None:
+            self.loop.run_until_complete(self.session.close())
+            self.session = None
+
+    def close(self) -> None:
+        try:
+            self.close_session()
+        finally:
+            self.loop.close()
+
+
+async def _open_session(concurrency: int, timeout: float) -> aiohttp.ClientSession:
+    import aiohttp  # noqa: PLC0415 - lazy: keeps handler cold start small
+
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=False,
+    )
+
+
+_local = threading.local()
+
+
+def _runner() -> _Runner:
+    runner: _Runner | None = getattr(_local, "runner", None)
+    if runner is not None and runner.pid != os.getpid():
+        runner = None  # inherited through fork: the loop and sockets belong to the parent
+    if runner is None or runner.loop.is_closed():
+        runner = _local.runner = _Runner()
+    return runner
+
+
+def post_many(
+    endpoint: str,
+    items: Iterable[tuple[str, bytes]],
+    *,
+    concurrency: int = 50,
+    region: str | None = None,
+    credentials: Any = None,
+    max_attempts: int | None = None,
+    policy: RetryPolicy | None = None,
+    timeout: float = 10.0,
+    signer: Signer | None = None,
+    sleep: Sleep | None = None,
+    jitter: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.time,
+) -> FanoutOutcome:
+    """Synchronous entry point for Lambda handlers: see :func:`post_many_async`.
+
+    Args:
+        endpoint: The management API base URL.
+        items: ``(connection_id, payload)`` pairs.
+        concurrency: Requests in flight at most; also the connection pool's size.
+        region: Signing region (default from the endpoint or ``AWS_REGION``).
+        credentials: See :func:`post_many_async`.
+        max_attempts: Shorthand for ``RetryPolicy(max_attempts=...)``.
+        policy: Full retry policy (wins over ``max_attempts``).
+        timeout: Seconds per request attempt; a timeout counts as a retryable failure.
+        signer: Override the signer.
+        sleep: Backoff sleep (injectable for tests).
+        jitter: Uniform [0, 1) source for full jitter.
+        clock: Epoch seconds for request timestamps.
+
+    Raises:
+        ValueError: Bad input; nothing has been posted.
+        RuntimeError: Called from inside a running event loop (use :func:`post_many_async`).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "post_many() cannot run inside a running event loop; await post_many_async() instead"
+        )
+    if policy is None:
+        policy = RetryPolicy() if max_attempts is None else RetryPolicy(max_attempts=max_attempts)
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout}")
+    batch = _prepare(
+        endpoint,
+        items=items,
+        concurrency=concurrency,
+        region=region,
+        credentials=credentials,
+        signer=signer,
+        clock=clock,
+    )
+    if batch is None:
+        return FanoutOutcome()
+    runner = _runner()
+    session = runner.session_for(concurrency, timeout)
+    return runner.loop.run_until_complete(
+        _run(
+            session,
+            batch=batch,
+            concurrency=concurrency,
+            policy=policy,
+            sleep=sleep or asyncio.sleep,
+            jitter=jitter,
+        )
+    )
+
+
+def close() -> None:
+    """Close this thread's cached session and event loop (a later post opens new ones)."""
+    runner: _Runner | None = getattr(_local, "runner", None)
+    _local.runner = None
+    if runner is not None and runner.pid == os.getpid() and not runner.loop.is_closed():
+        runner.close()
