@@ -1,0 +1,132 @@
+// Per-channel ordering: messages in seq order within a window, duplicates dropped, gaps reported.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { SeqOrderer } from "../lambdacast.js";
+
+const msg = (seq) => ({ type: "message", channel: "lobby", seq, data: `m${seq}` });
+const seqs = (result) => result.deliver.map((m) => m.seq);
+
+function synced(last = 0, options) {
+  const orderer = new SeqOrderer(options);
+  orderer.sync(last);
+  return orderer;
+}
+
+test("in-order messages are delivered at once", () => {
+  // GIVEN a channel subscribed at seq 0
+  const orderer = synced(0);
+  // WHEN seq 1 then 2 arrive
+  // THEN each is delivered immediately and nothing waits
+  assert.deepEqual(seqs(orderer.push(msg(1))), [1]);
+  assert.deepEqual(seqs(orderer.push(msg(2))), [2]);
+  assert.equal(orderer.waiting, false);
+});
+
+test("a message that arrives early waits for the ones before it", () => {
+  // GIVEN a channel subscribed at seq 0
+  const orderer = synced(0);
+  // WHEN seq 3 and 2 arrive before 1
+  const early = [orderer.push(msg(3)), orderer.push(msg(2))];
+  // THEN nothing is delivered and the orderer waits for the gap
+  assert.deepEqual(early.map(seqs), [[], []]);
+  assert.equal(orderer.waiting, true);
+  // AND when 1 arrives, 1, 2, 3 are delivered in order
+  assert.deepEqual(seqs(orderer.push(msg(1))), [1, 2, 3]);
+  assert.equal(orderer.waiting, false);
+});
+
+test("duplicates of delivered or held messages are dropped", () => {
+  // GIVEN seq 1 delivered and seq 3 held
+  const orderer = synced(0);
+  orderer.push(msg(1));
+  orderer.push(msg(3));
+  // WHEN 1 and 3 arrive again
+  const again = [orderer.push(msg(1)), orderer.push(msg(3))];
+  // THEN both are reported as duplicates and nothing is delivered
+  assert.deepEqual(again.map((r) => [r.duplicate, seqs(r)]), [[true, []], [true, []]]);
+  // AND the held 3 is delivered once when 2 arrives
+  assert.deepEqual(seqs(orderer.push(msg(2))), [2, 3]);
+});
+
+test("flush gives up on a gap: delivers what is held in order and reports the missing range", () => {
+  // GIVEN 5 and 4 held while 2 and 3 never arrive
+  const orderer = synced(1);
+  orderer.push(msg(5));
+  orderer.push(msg(4));
+  // WHEN the reorder window runs out
+  const flushed = orderer.flush();
+  // THEN 4 and 5 are delivered and 2-3 reported missing
+  assert.deepEqual(seqs(flushed), [4, 5]);
+  assert.deepEqual(flushed.gaps, [{ from: 2, to: 3 }]);
+  // AND a straggler 3 arriving later is dropped, not delivered out of order
+  assert.equal(orderer.push(msg(3)).duplicate, true);
+});
+
+test("holding more than maxBuffered messages flushes at once", () => {
+  // GIVEN room for two held messages
+  const orderer = synced(0, { maxBuffered: 2 });
+  orderer.push(msg(2));
+  orderer.push(msg(3));
+  // WHEN a third early message arrives
+  const result = orderer.push(msg(4));
+  // THEN the orderer stops waiting for 1
+  assert.deepEqual(seqs(result), [2, 3, 4]);
+  assert.deepEqual(result.gaps, [{ from: 1, to: 1 }]);
+});
+
+test("a skipped seq (own publish without echo) does not hold later messages back", () => {
+  // GIVEN a channel at seq 4 whose seq 5 is our own publish, not echoed
+  const orderer = synced(4);
+  // WHEN seq 6 arrives before the ack for 5, then the ack marks 5 as skipped
+  assert.deepEqual(seqs(orderer.push(msg(6))), []);
+  const afterSkip = orderer.skip(5);
+  // THEN 6 is delivered without waiting and no gap is reported
+  assert.deepEqual(seqs(afterSkip), [6]);
+  assert.deepEqual(afterSkip.gaps, []);
+});
+
+test("before the first subscribed reply, messages wait and those at or below its seq are dropped", () => {
+  // GIVEN a fresh orderer that has not heard `subscribed` yet
+  const orderer = new SeqOrderer();
+  // WHEN seq 7 and 8 arrive, then `subscribed` says the channel was at 7
+  orderer.push(msg(8));
+  orderer.push(msg(7));
+  assert.equal(orderer.waiting, false);
+  const result = orderer.sync(7);
+  // THEN only 8 (published after the subscription) is delivered
+  assert.deepEqual(seqs(result), [8]);
+});
+
+test("resubscribing without recovery reports what was missed while away", () => {
+  // GIVEN seq 1-3 delivered, then a reconnect during which 4-6 were published
+  const orderer = synced(0);
+  for (const s of [1, 2, 3]) orderer.push(msg(s));
+  orderer.push(msg(7)); // published after the new subscription, arrived before its reply
+  // WHEN `subscribed` answers seq 6
+  const result = orderer.sync(6);
+  // THEN 4-6 are reported as a gap and 7 is delivered
+  assert.deepEqual(result.gaps, [{ from: 4, to: 6 }]);
+  assert.deepEqual(seqs(result), [7]);
+});
+
+test("resubscribing with recovery keeps the replayed messages in order", () => {
+  // GIVEN seq 1 delivered, then replayed 3 and 2 arrive after a reconnect
+  const orderer = synced(0);
+  orderer.push(msg(1));
+  const replayed = [orderer.push(msg(3)), orderer.push(msg(2))];
+  // WHEN `subscribed` answers recovered at seq 3
+  const result = orderer.sync(3, { recovered: true });
+  // THEN 2 and 3 came out in order, with no gap
+  assert.deepEqual(replayed.map(seqs), [[], [2, 3]]);
+  assert.deepEqual([seqs(result), result.gaps], [[], []]);
+});
+
+test("a channel whose seq went backwards starts a new stream", () => {
+  // GIVEN a channel delivered up to 9 (e.g. before the local emulator restarted)
+  const orderer = synced(9);
+  // WHEN the resubscribe answers seq 2
+  const result = orderer.sync(2);
+  // THEN a reset is reported and seq 3 is delivered instead of dropped as a duplicate
+  assert.equal(result.reset, true);
+  assert.deepEqual(seqs(orderer.push(msg(3))), [3]);
+});
