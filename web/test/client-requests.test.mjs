@@ -1,0 +1,151 @@
+// The client's requests: session setup, id matching, server errors, timeouts, sockets closing under requests.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, LambdacastError } from "../lambdacast.js";
+import { FakeWebSocket, openSession, settle, setup } from "../test-support/fakes.mjs";
+
+test("connecting sends hello and the subscriptions, then reports open with the connection id", async () => {
+  // GIVEN a client with one subscription made before the socket opened
+  const t = await setup();
+  t.client.subscribe("lobby", () => {});
+  // WHEN the socket opens and the server answers
+  const ws = await openSession(t);
+  // THEN hello and subscribe went out with ids, and the state went connecting -> open
+  assert.deepEqual(ws.sent.map((f) => [f.action, typeof f.id]), [["hello", "string"], ["subscribe", "string"]]);
+  assert.deepEqual(t.states.map((s) => s.state), ["connecting", "open"]);
+  assert.equal(t.client.connectionId, "conn-0");
+  assert.deepEqual(t.client.limits, { maxDataBytes: 32768, maxChannels: 100 });
+});
+
+test("replies are matched to requests by id, whatever order they come in", async () => {
+  // GIVEN an open client subscribed to two channels
+  const t = await setup();
+  t.client.subscribe("a", () => {});
+  t.client.subscribe("b", () => {});
+  const ws = await openSession(t);
+  // WHEN two publishes go out and the server acks the second first
+  const first = t.client.publish("a", { n: 1 });
+  const second = t.client.publish("b", { n: 2 });
+  await settle();
+  const [pa, pb] = ws.sent.filter((f) => f.action === "publish");
+  assert.notEqual(pa.id, pb.id);
+  ws.reply(pb, { type: "ack", channel: "b", seq: 9, delivered: 3 });
+  ws.reply(pa, { type: "ack", channel: "a", seq: 4, delivered: 1 });
+  // THEN each publish resolves with its own ack
+  assert.deepEqual(await first, { channel: "a", seq: 4, delivered: 1 });
+  assert.deepEqual(await second, { channel: "b", seq: 9, delivered: 3 });
+});
+
+test("a publish refused by the server rejects with the server's code and message", async () => {
+  // GIVEN an open client subscribed to lobby
+  const t = await setup();
+  t.client.subscribe("lobby", () => {});
+  const ws = await openSession(t);
+  // WHEN the server answers the publish with a too_large error
+  const publish = t.client.publish("lobby", "x".repeat(40000));
+  await settle();
+  ws.reply(ws.lastSent("publish"), { type: "error", code: "too_large", message: "data is 40002 bytes; the limit is 32768" });
+  // THEN the promise rejects with a LambdacastError carrying that code
+  await assert.rejects(publish, (err) => {
+    assert.ok(err instanceof LambdacastError);
+    assert.equal(err.code, "too_large");
+    assert.equal(err.fromServer, true);
+    assert.match(err.message, /limit is 32768/);
+    return true;
+  });
+});
+
+test("a request with no reply rejects with code timeout once its timeout runs out", async () => {
+  // GIVEN an open client with a 5 s request timeout
+  const t = await setup({ client: { requestTimeout: 5000 } });
+  t.client.subscribe("lobby", () => {});
+  await openSession(t);
+  // WHEN a publish gets no answer for 5 s
+  const publish = t.client.publish("lobby", "hello?");
+  const outcome = publish.then(() => "resolved", (err) => err);
+  await t.clock.advance(4999);
+  assert.equal(await Promise.race([outcome, Promise.resolve("pending")]), "pending");
+  await t.clock.advance(1);
+  // THEN it rejects with code timeout, naming the action
+  const err = await outcome;
+  assert.equal(err.code, "timeout");
+  assert.match(err.message, /publish/);
+});
+
+test("a socket closing under a request rejects it with code connection_lost", async () => {
+  // GIVEN an open client with a publish in flight
+  const t = await setup();
+  t.client.subscribe("lobby", () => {});
+  const ws = await openSession(t);
+  const publish = t.client.publish("lobby", "in flight");
+  await settle();
+  // WHEN the socket drops before the ack
+  ws.drop(1006);
+  // THEN the publish rejects at once with connection_lost (it may or may not have been published)
+  await assert.rejects(publish, { code: "connection_lost" });
+});
+
+test("an error frame without an id is reported on the 'error' event", async () => {
+  // GIVEN an open client
+  const t = await setup();
+  const ws = await openSession(t);
+  // WHEN the server sends an unsolicited error frame
+  ws.receive({ type: "error", code: "invalid_json", message: "the frame is not JSON" });
+  // THEN the app hears it with the server's code
+  assert.deepEqual(t.errors.map((e) => e.code), ["invalid_json"]);
+});
+
+test("a subscription the server refuses rejects its ready promise with the server's code", async () => {
+  // GIVEN a server that forbids private-x
+  const t = await setup();
+  t.server.refuse.set("private-x", "forbidden");
+  const received = [];
+  const sub = t.client.subscribe("private-x", (m) => received.push(m));
+  // WHEN the session opens
+  await openSession(t);
+  // THEN ready rejects with forbidden, the error event names the channel, and the client stays open
+  await assert.rejects(sub.ready, { code: "forbidden", channel: "private-x" });
+  assert.equal(t.errors.at(-1).channel, "private-x");
+  assert.equal(t.client.state, "open");
+});
+
+test("bad arguments fail at once with clear errors and send nothing", async () => {
+  // GIVEN an open client
+  const t = await setup();
+  const ws = await openSession(t);
+  const sentBefore = ws.sent.length;
+  // WHEN it is asked for an invalid channel, undefined data, or a frame bigger than API Gateway allows
+  // THEN each call fails with its own code
+  assert.throws(() => t.client.subscribe("no spaces allowed", () => {}), { code: "invalid_channel" });
+  await assert.rejects(t.client.publish("lobby", undefined), { code: "invalid_data" });
+  await assert.rejects(t.client.publish("lobby", "x".repeat(200 * 1024)), { code: "too_large" });
+  assert.equal(ws.sent.length, sentBefore);
+});
+
+test("a URL that is not ws:// or wss:// is refused by connect()", () => {
+  // GIVEN / WHEN connect is called with an http URL or garbage
+  // THEN it throws invalid_url before opening anything
+  FakeWebSocket.reset();
+  assert.throws(() => connect("http://example.com/", { WebSocket: FakeWebSocket }), { code: "invalid_url" });
+  assert.throws(() => connect("not a url", { WebSocket: FakeWebSocket }), { code: "invalid_url" });
+  assert.equal(FakeWebSocket.instances.length, 0);
+});
+
+test("close() rejects what is in flight and queued, and never reconnects", async () => {
+  // GIVEN an open client with one publish in flight and a socket that then drops with one queued
+  const t = await setup();
+  t.client.subscribe("lobby", () => {});
+  const ws = await openSession(t);
+  const inFlight = t.client.publish("lobby", 1);
+  await settle();
+  // WHEN the app closes the client
+  t.client.close();
+  // THEN the publish rejects with closed, the state is closed, the socket was closed normally
+  await assert.rejects(inFlight, { code: "closed" });
+  await assert.rejects(t.client.publish("lobby", 2), { code: "closed" });
+  assert.equal(t.client.state, "closed");
+  assert.equal(ws.closedWith.code, 1000);
+  // AND no new socket is ever opened
+  await t.clock.advance(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+});
