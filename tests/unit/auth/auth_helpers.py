@@ -78,13 +78,19 @@ class JwksServer:
 
 def mint_rs256(keys: SigningKeys, **overrides: Any) -> str:
     return jwt.encode(
-        claims(iss=ISSUER, aud=AUDIENCE, **overrides), keys.rsa, algorithm="RS256", headers={"kid": "rsa-1"}
+        claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides}),
+        keys.rsa,
+        algorithm="RS256",
+        headers={"kid": "rsa-1"},
     )
 
 
 def mint_es256(keys: SigningKeys, **overrides: Any) -> str:
     return jwt.encode(
-        claims(iss=ISSUER, aud=AUDIENCE, **overrides), keys.ec, algorithm="ES256", headers={"kid": "ec-1"}
+        claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides}),
+        keys.ec,
+        algorithm="ES256",
+        headers={"kid": "ec-1"},
     )
 
 
