@@ -1,0 +1,81 @@
+"""REQUEST authorizer semantics (pure): identity sources present? what does the returned policy allow?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def missing_identity_sources(
+    sources: Iterable[str], headers: Mapping[str, str], query: Mapping[str, str]
+) -> list[str]:
+    """Return the identity sources absent from a handshake (API Gateway then answers 401 unasked).
+
+    Args:
+        sources: Identity sources such as ``route.request.header.Auth`` or
+            ``route.request.querystring.token``.
+        headers: The handshake headers (matched case-insensitively).
+        query: The query string parameters (matched exactly).
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    missing: list[str] = []
+    for source in sources:
+        kind, _, name = source.removeprefix("route.request.").partition(".")
+        absent_header = kind == "header" and not lowered.get(name.lower())
+        if absent_header or (kind == "querystring" and not query.get(name)):
+            missing.append(source)
+    return missing
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an authorizer's answer means for the handshake."""
+
+    status: int
+    """200 allowed, 403 denied, 500 the authorizer failed or answered something API Gateway rejects."""
+    context: dict[str, Any] | None = None
+    """``requestContext.authorizer`` for every later event of the connection (when allowed)."""
+
+
+def _statements(policy: Any) -> list[dict[str, Any]]:
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    return [s for s in statements if isinstance(s, dict)]
+
+
+def _matches(resource: Any, method_arn: str) -> bool:
+    resources = resource if isinstance(resource, list) else [resource]
+    for pattern in resources:
+        text = str(pattern)
+        if text in {"*", method_arn}:
+            return True
+        if text.endswith("*") and method_arn.startswith(text[:-1]):
+            return True
+    return False
+
+
+def decide(result: Any, method_arn: str, integration_latency_ms: int) -> Decision:
+    """Evaluate an authorizer's returned policy for ``$connect``.
+
+    An explicit Deny on the method wins; otherwise an Allow on it is needed. ``principalId`` and the
+    ``context`` map become ``requestContext.authorizer`` (context values flattened, as on AWS).
+    """
+    if not isinstance(result, dict) or "policyDocument" not in result:
+        return Decision(500)
+    effects = [
+        str(statement.get("Effect", "")).lower()
+        for statement in _statements(result["policyDocument"])
+        if _matches(statement.get("Resource", ""), method_arn)
+    ]
+    if "deny" in effects or "allow" not in effects:
+        return Decision(403)
+    context: dict[str, Any] = {}
+    extra = result.get("context") or {}
+    if not isinstance(extra, dict) or any(isinstance(v, (dict, list)) for v in extra.values()):
+        return Decision(500)
+    context.update(extra)
+    context["principalId"] = str(result.get("principalId", ""))
+    context["integrationLatency"] = integration_latency_ms
+    return Decision(200, context)

@@ -1,0 +1,179 @@
+"""The ``lambdacast`` command: ``local`` (run the emulator) and ``generate-event`` (print a sample event)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from lambdacast_local import events
+from lambdacast_local.errors import LocalError
+from lambdacast_local.intrinsics import parse_overrides
+from lambdacast_local.lambda_pool import Invocation
+from lambdacast_local.server import Emulator, Options
+
+_COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
+_RESET = "\033[0m"
+
+
+def format_invocation(invocation: Invocation, color: bool) -> str:
+    """One log line: time, route, function, duration, cold/warm, status."""
+    start = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    temperature = f"cold {invocation.init_ms:.0f} ms init" if invocation.cold else "warm"
+    status = invocation.status.upper()
+    if invocation.error:
+        status += f" {invocation.error.get('errorType', '')}: {invocation.error.get('errorMessage', '')}"
+    line = (
+        f"{start}  {invocation.label:<22} {invocation.function:<24} "
+        f"{invocation.duration_ms:8.1f} ms  {temperature:<20} {status}"
+    )
+    if color:
+        return f"{_COLORS.get(invocation.status, '')}{line}{_RESET}"
+    return line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambdacast", description="Serverless WebSocket tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser(
+        "local", help="Run a SAM WebSocket API locally (API Gateway + Lambda + DynamoDB)."
+    )
+    local.add_argument("--template", "-t", type=Path, default=Path("template.yaml"))
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=3001)
+    local.add_argument("--web-dir", type=Path, default=None, help="Serve this folder as the demo page.")
+    local.add_argument("--web-port", type=int, default=8000)
+    local.add_argument("--no-web", action="store_true", help="Do not serve --web-dir.")
+    local.add_argument(
+        "--dynamodb-endpoint", default=None, help="Use this DynamoDB instead of the embedded one."
+    )
+    local.add_argument("--reload", action="store_true", help="Restart workers when code changes.")
+    local.add_argument("--concurrency", type=int, default=8, help="Worker processes per function, at most.")
+    local.add_argument("--idle-timeout", type=float, default=600.0, help="Seconds (API Gateway: 600).")
+    local.add_argument("--max-duration", type=float, default=7200.0, help="Seconds (API Gateway: 7200).")
+    local.add_argument(
+        "--management-latency-ms", type=float, default=0.0, help="Delay every @connections call."
+    )
+    local.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
+    local.add_argument(
+        "--api", default=None, help="Logical id of the WebSocket API (when there are several)."
+    )
+    local.add_argument("--region", default="us-east-1")
+
+    event = commands.add_parser("generate-event", help="Print a sample API Gateway WebSocket event.")
+    event.add_argument("kind", choices=["connect", "message", "disconnect", "authorizer"])
+    event.add_argument("--body", default='{"action":"hello"}', help="The message body (message events).")
+    event.add_argument("--route", default="$default", help="The route key (message events).")
+    event.add_argument("--stage", default="dev")
+    event.add_argument(
+        "--status-code", type=int, default=1000, help="disconnectStatusCode (disconnect events)."
+    )
+    return parser
+
+
+def _options(args: argparse.Namespace) -> Options:
+    web_dir = None if args.no_web else args.web_dir
+    if web_dir is not None and not (web_dir / "index.html").is_file():
+        raise LocalError(f"--web-dir {web_dir} has no index.html (pass --no-web to serve no page).")
+    return Options(
+        template=args.template,
+        host=args.host,
+        port=args.port,
+        web_dir=web_dir,
+        web_port=args.web_port,
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        reload=args.reload,
+        concurrency=args.concurrency,
+        idle_timeout_s=args.idle_timeout,
+        max_duration_s=args.max_duration,
+        management_latency_ms=args.management_latency_ms,
+        parameter_overrides=parse_overrides(args.parameter_overrides),
+        api=args.api,
+        region=args.region,
+    )
+
+
+async def _run_local(options: Options, out: TextIO) -> None:
+    color = out.isatty()
+    emulator = Emulator(
+        options, observers=[lambda inv: print(format_invocation(inv, color), file=out, flush=True)]
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await emulator.start()
+    try:
+        assert emulator.app_model is not None
+        api = emulator.app_model.api
+        print(f"lambdacast local: {api.name} ({len(api.routes)} routes, stage {api.stage})", file=out)
+        print(f"  WebSocket URL:       {emulator.ws_url}", file=out)
+        print(f"  @connections:        {emulator.management_url}/@connections/{{id}}", file=out)
+        print(f"  handlers reach it at {emulator.tls_management_url} (TLS, local CA)", file=out)
+        print(f"  embedded AWS:        {emulator.aws_endpoint}", file=out)
+        if emulator.web_port:
+            print(
+                f"  Demo page:           http://{options.host}:{emulator.web_port}/?ws={emulator.ws_url}",
+                file=out,
+            )
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        await stop.wait()
+        print(
+            "Shutting down: closing connections, firing $disconnect, reaping workers...", file=out, flush=True
+        )
+    finally:
+        await emulator.stop()
+
+
+def _generate_event(args: argparse.Namespace) -> dict[str, object]:
+    stage = events.Stage(
+        api_id="abcdef1234", stage=args.stage, domain_name="abcdef1234.execute-api.us-east-1.amazonaws.com"
+    )
+    conn = events.Connection(
+        connection_id=events.new_id(),
+        connected_at=events.now_ms(),
+        source_ip="203.0.113.7",
+        user_agent="Mozilla/5.0",
+        headers=[
+            ("Host", stage.domain_name),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+            ("User-Agent", "Mozilla/5.0"),
+            *events.handshake_headers(stage.domain_name, "203.0.113.7", 443)[:-1],
+        ],
+        query=[("token", "example")] if args.kind == "authorizer" else [],
+    )
+    if args.kind == "connect":
+        return events.connect_event(stage, conn)
+    if args.kind == "authorizer":
+        return events.authorizer_event(stage, conn)
+    if args.kind == "disconnect":
+        return events.disconnect_event(stage, conn, args.status_code, "")
+    return events.message_event(stage, conn, args.route, args.body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lambdacast`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "generate-event":
+            print(json.dumps(_generate_event(args), indent=2))
+            return 0
+        asyncio.run(_run_local(_options(args), sys.stdout))
+    except LocalError as exc:
+        print(f"lambdacast: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"lambdacast: {exc.strerror or exc} (is the port already in use?)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The WebSocket side of API Gateway: handshakes, ``$connect`` / authorizer, routing, ``$disconnect``.
+
+One aiohttp handler per connection; no task per idle connection (the receive timeout is the idle and
+maximum-duration clock), so an idle connection costs a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from lambdacast_local import authorizer
+from lambdacast_local.events import (
+    Connection,
+    Stage,
+    authorizer_event,
+    connect_event,
+    disconnect_event,
+    message_event,
+    new_id,
+    now_ms,
+)
+from lambdacast_local.lambda_pool import LambdaService
+from lambdacast_local.model import WebSocketApi
+from lambdacast_local.routing import select_route
+
+MAX_MESSAGE_BYTES = 128 * 1024
+GOING_AWAY = 1001
+_HOP_HEADERS = {"connection", "upgrade"}
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Limits a test may shorten."""
+
+    idle_timeout_s: float = 600.0
+    max_duration_s: float = 7200.0
+    management_latency_ms: float = 0.0
+
+
+@dataclass(eq=False)
+class LiveConnection:
+    """A connection as API Gateway tracks it."""
+
+    info: Connection
+    ws: web.WebSocketResponse | None = None
+    open: bool = False
+    last_active_ms: int = 0
+    close_code: int | None = None
+    close_reason: str = ""
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def touch(self) -> None:
+        """Record activity (``LastActiveAt``, the idle clock)."""
+        self.last_active_ms = now_ms()
+
+
+class Gateway:
+    """Serves one WebSocket API over aiohttp and keeps its live connections."""
+
+    def __init__(
+        self, api: WebSocketApi, lambdas: LambdaService, stage: Stage, settings: GatewaySettings
+    ) -> None:
+        self.api = api
+        self.lambdas = lambdas
+        self.stage = stage
+        self.settings = settings
+        self.connections: dict[str, LiveConnection] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the WebSocket endpoint at ``/`` and ``/{stage}``."""
+        app.router.add_get("/", self.handle)
+        app.router.add_get(f"/{self.api.stage}", self.handle)
+
+    def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        bucket: set[Any] = owner.tasks if owner is not None else self._background
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+
+    # -- handshake -------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Run a handshake through the authorizer and ``$connect``, then serve the connection."""
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, text="lambdacast local: connect with a WebSocket client.\n")
+        source_ip = request.remote or "127.0.0.1"
+        peer = request.transport.get_extra_info("sockname") if request.transport else None
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
+        headers += [
+            ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{new_id()}"),
+            ("X-Forwarded-For", source_ip),
+            ("X-Forwarded-Port", str(peer[1] if peer else 443)),
+            ("X-Forwarded-Proto", "https" if request.secure else "http"),
+        ]
+        info = Connection(
+            connection_id=new_id(),
+            connected_at=now_ms(),
+            source_ip=source_ip,
+            user_agent=request.headers.get("User-Agent", ""),
+            headers=headers,
+            query=list(request.query.items()),
+        )
+        live = LiveConnection(info=info, last_active_ms=info.connected_at)
+        self.connections[info.connection_id] = live  # visible to @connections as 410 until open
+        try:
+            refusal, protocol = await self._authorize_and_connect(live, request)
+            if refusal is not None:
+                return refusal
+            ws = web.WebSocketResponse(
+                protocols=(protocol,) if protocol else (), max_msg_size=MAX_MESSAGE_BYTES, autoping=True
+            )
+            await ws.prepare(request)
+            live.ws, live.open = ws, True
+            await self._serve(live, ws)
+        finally:
+            self.connections.pop(info.connection_id, None)
+        return live.ws if live.ws is not None else web.Response(status=500)
+
+    async def _authorize_and_connect(
+        self, live: LiveConnection, request: web.Request
+    ) -> tuple[web.Response | None, str | None]:
+        route = self.api.routes.get("$connect")
+        if route is None:
+            return None, None
+        if route.authorizer is not None:
+            missing = authorizer.missing_identity_sources(
+                route.authorizer.identity_sources, request.headers, request.query
+            )
+            if missing:
+                return _json_response(401, {"message": "Unauthorized"}), None
+            event = authorizer_event(self.stage, live.info)
+            outcome = await self.lambdas.invoke(route.authorizer.function, event, "$connect authorizer")
+            decision = (
+                authorizer.decide(outcome.result, event["methodArn"], int(outcome.duration_ms))
+                if outcome.ok
+                else authorizer.Decision(500)
+            )
+            if decision.status != 200:
+                messages = {403: "Forbidden", 500: "Internal server error"}
+                return _json_response(decision.status, {"message": messages.get(decision.status, "")}), None
+            live.info.authorizer = decision.context
+        if route.function is None:
+            return None, None
+        outcome = await self.lambdas.invoke(route.function, connect_event(self.stage, live.info), "$connect")
+        if not outcome.ok:
+            return _json_response(500, {"message": "Internal server error"}), None
+        result = outcome.result if isinstance(outcome.result, dict) else {}
+        status = int(result.get("statusCode", 200))
+        if not 200 <= status < 300:
+            body = result.get("body")
+            return web.Response(status=status, text=body if isinstance(body, str) else None), None
+        response_headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        return None, response_headers.get("sec-websocket-protocol")
+
+    # -- the open connection -----------------------------------------------------------------------
+
+    async def _serve(self, live: LiveConnection, ws: web.WebSocketResponse) -> None:
+        settings = self.settings
+        max_deadline = live.info.connected_at + settings.max_duration_s * 1000
+        while True:
+            idle_deadline = live.last_active_ms + settings.idle_timeout_s * 1000
+            wait_s = (min(idle_deadline, max_deadline) - now_ms()) / 1000
+            try:
+                message = await ws.receive(timeout=max(wait_s, 0.001))
+            except TimeoutError:
+                if now_ms() >= min(live.last_active_ms + settings.idle_timeout_s * 1000, max_deadline):
+                    await self.close(live, GOING_AWAY, "Going away")
+                    break
+                continue
+            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                live.touch()
+                self._spawn(self._route(live, message.data), owner=live)
+            elif message.type == WSMsgType.ERROR:
+                live.close_code = ws.close_code or 1011
+                live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
+                break
+            else:  # CLOSE / CLOSING / CLOSED
+                if live.close_code is None:
+                    live.close_code = ws.close_code if ws.close_code is not None else 1006
+                    live.close_reason = message.extra if isinstance(message.extra, str) else ""
+                break
+        live.open = False
+        if not ws.closed:
+            await ws.close()
+        self._spawn(self._disconnect(live))
+
+    async def _disconnect(self, live: LiveConnection) -> None:
+        if live.tasks:
+            await asyncio.gather(*list(live.tasks), return_exceptions=True)
+        route = self.api.routes.get("$disconnect")
+        if route is None or route.function is None:
+            return
+        code = live.close_code if live.close_code is not None else 1006
+        event = disconnect_event(self.stage, live.info, code, live.close_reason)
+        await self.lambdas.invoke(route.function, event, "$disconnect")
+
+    async def _route(self, live: LiveConnection, data: str | bytes) -> None:
+        route_key = select_route(self.api.route_selection_expression, data, self.api.routes)
+        if route_key is None:
+            await self.send(live, _error_frame("Forbidden", live, new_id()))
+            return
+        route = self.api.routes[route_key]
+        if route.function is None:
+            return
+        event = message_event(self.stage, live.info, route_key, data)
+        outcome = await self.lambdas.invoke(route.function, event, route_key)
+        if not outcome.ok:
+            await self.send(
+                live, _error_frame("Internal server error", live, event["requestContext"]["requestId"])
+            )
+            return
+        if route.has_route_response:
+            body = _response_body(outcome.result)
+            if body is not None:
+                await self.send(live, body)
+
+    # -- used by @connections and shutdown ----------------------------------------------------------
+
+    async def send(self, live: LiveConnection, data: str | bytes) -> bool:
+        """Send one frame; ``False`` when the socket is no longer open."""
+        ws = live.ws
+        if ws is None or not live.open or ws.closed:
+            return False
+        try:
+            if isinstance(data, bytes):
+                await ws.send_bytes(data)
+            else:
+                await ws.send_str(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def close(self, live: LiveConnection, code: int, reason: str) -> None:
+        """Close a connection from the server side (its handler then fires ``$disconnect``)."""
+        if live.close_code is None:
+            live.close_code, live.close_reason = code, reason
+        live.open = False
+        if live.ws is not None and not live.ws.closed:
+            await live.ws.close(code=code, message=reason.encode())
+
+    async def shutdown(self) -> None:
+        """Close every connection with 1001 and wait for their ``$disconnect`` invocations."""
+        await asyncio.gather(
+            *(self.close(live, GOING_AWAY, "Going away") for live in list(self.connections.values()))
+        )
+        for _ in range(100):
+            if not self.connections and not self._background:
+                break
+            await asyncio.sleep(0.05)
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _error_frame(message: str, live: LiveConnection, request_id: str) -> str:
+    return json.dumps({"message": message, "connectionId": live.info.connection_id, "requestId": request_id})
+
+
+def _response_body(result: Any) -> str | None:
+    if isinstance(result, dict):
+        if "body" not in result:
+            return None if "statusCode" in result else json.dumps(result)
+        body = result["body"]
+        return body if isinstance(body, str) else json.dumps(body)
+    if result is None:
+        return None
+    return result if isinstance(result, str) else json.dumps(result)
+
+
+def _json_response(status: int, payload: dict[str, Any]) -> web.Response:
+    return web.json_response(payload, status=status)

@@ -1,0 +1,281 @@
+"""Lambda's execution model locally: a bounded pool of warm worker processes per function.
+
+Each worker is one execution environment: the handler is imported once (the cold start), then the worker
+serves one invocation at a time. A pool grows up to ``concurrency`` workers and then queues callers. A
+timeout kills the worker and the invocation counts as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdacast_local.events import new_id
+from lambdacast_local.model import Function
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+_IPC_LIMIT = 64 * 1024 * 1024
+_INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The outcome of one invocation, as the gateway and the log line need it."""
+
+    function: str
+    request_id: str
+    status: str
+    """``ok``, ``error`` (the handler raised, or its result cannot be serialised) or ``timeout``."""
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    cold: bool = False
+    init_ms: float = 0.0
+    label: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the handler returned normally."""
+        return self.status == "ok"
+
+
+Observer = Callable[[Invocation], None]
+
+
+class _Worker:
+    """One worker process and its IPC streams."""
+
+    def __init__(self, process: asyncio.subprocess.Process, generation: int) -> None:
+        self.process = process
+        self.generation = generation
+        self.used = False
+
+    async def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one message and wait for the reply line; ``None`` when the worker died."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self.read(timeout)
+
+    async def read(self, timeout: float) -> dict[str, Any] | None:
+        """Read one reply line (raises ``TimeoutError``); ``None`` at end of stream."""
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            return None
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Close stdin (the worker exits), then kill it if it lingers; always reaps the process."""
+        if self.process.returncode is None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), grace_s)
+            except TimeoutError:
+                self.kill()
+        await self.process.wait()
+
+    def kill(self) -> None:
+        """Kill the process now (a timeout, or shutdown)."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+class FunctionPool:
+    """The execution environments of one function."""
+
+    def __init__(self, function: Function, env: dict[str, str], region: str, concurrency: int) -> None:
+        self.function = function
+        self._env = env
+        self._region = region
+        self._concurrency = max(1, concurrency)
+        self._idle: list[_Worker] = []
+        self._all: set[_Worker] = set()
+        self._slots = asyncio.Semaphore(self._concurrency)
+        self._generation = 0
+
+    @property
+    def size(self) -> int:
+        """Worker processes alive now."""
+        return len(self._all)
+
+    def _config(self) -> str:
+        fn = self.function
+        paths = [str(fn.code_dir)]
+        for layer in fn.layer_dirs:
+            paths += [str(layer / "python"), str(layer)] if (layer / "python").is_dir() else [str(layer)]
+        return json.dumps(
+            {
+                "handler": fn.handler,
+                "paths": paths,
+                "code_dir": str(fn.code_dir),
+                "function_name": fn.name,
+                "function_arn": f"arn:aws:lambda:{self._region}:123456789012:function:{fn.name}",
+                "memory_mb": fn.memory_mb,
+                "log_stream_name": f"local/[$LATEST]{new_id()}",
+            }
+        )
+
+    async def _spawn(self) -> tuple[_Worker, dict[str, Any] | None]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            str(WORKER_SCRIPT),
+            self._config(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self._env,
+            cwd=str(self.function.code_dir),
+            limit=_IPC_LIMIT,
+        )
+        worker = _Worker(process, self._generation)
+        self._all.add(worker)
+        try:
+            hello = await worker.read(_INIT_TIMEOUT_S)
+        except TimeoutError:
+            hello = None
+        return worker, hello
+
+    async def invoke(self, event: dict[str, Any], label: str = "") -> Invocation:
+        """Run one invocation in a warm worker, starting one when none is idle and the pool has room."""
+        request_id = new_id_uuid()
+        async with self._slots:
+            cold = not self._idle
+            init_ms = 0.0
+            if self._idle:
+                worker = self._idle.pop()
+            else:
+                worker, hello = await self._spawn()
+                if hello is None or hello.get("type") != "ready":
+                    await self._discard(worker)
+                    error = hello or {
+                        "errorType": "Runtime.InitError",
+                        "errorMessage": "the worker did not start",
+                    }
+                    return Invocation(
+                        self.function.name, request_id, "error", error=error, cold=True, label=label
+                    )
+                init_ms = float(hello["init_ms"])
+            started = time.perf_counter()
+            status, result, failure = await self._run(worker, request_id, event)
+
+        def finished(status: str, result: Any, error: dict[str, Any] | None) -> Invocation:
+            duration = (time.perf_counter() - started) * 1000
+            return Invocation(
+                self.function.name, request_id, status, result, error, duration, cold, init_ms, label
+            )
+
+        return finished(status, result, failure)
+
+    async def _run(
+        self, worker: _Worker, request_id: str, event: dict[str, Any]
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        timeout = self.function.timeout_s
+        deadline_ms = time.time_ns() // 1_000_000 + int(timeout * 1000)
+        message = {"request_id": request_id, "deadline_ms": deadline_ms, "event": event}
+        try:
+            reply = await worker.request(message, timeout)
+        except TimeoutError:
+            worker.kill()
+            await self._discard(worker)
+            return (
+                "timeout",
+                None,
+                {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+                },
+            )
+        except (ConnectionError, BrokenPipeError):
+            reply = None
+        if reply is None:
+            await self._discard(worker)
+            return (
+                "error",
+                None,
+                {"errorType": "Runtime.ExitError", "errorMessage": "the worker process exited"},
+            )
+        self._release(worker)
+        if reply.get("ok"):
+            return "ok", reply.get("result"), None
+        return "error", None, reply
+
+    def _release(self, worker: _Worker) -> None:
+        if worker.generation != self._generation:
+            self._all.discard(worker)
+            asyncio.get_running_loop().create_task(worker.stop())
+        else:
+            self._idle.append(worker)
+
+    async def _discard(self, worker: _Worker) -> None:
+        self._all.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        await worker.stop(grace_s=0.2)
+
+    async def recycle(self) -> None:
+        """Replace every worker (``--reload``): idle ones stop now, busy ones when their invocation ends."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            self._all.discard(worker)
+        await asyncio.gather(*(worker.stop() for worker in idle))
+
+    async def close(self) -> None:
+        """Stop and reap every worker."""
+        workers = list(self._all)
+        self._all.clear()
+        self._idle.clear()
+        await asyncio.gather(*(worker.stop(grace_s=0.5) for worker in workers))
+
+
+def new_id_uuid() -> str:
+    """A Lambda request id (a UUID4, as ``context.aws_request_id`` is on AWS)."""
+    return str(uuid.uuid4())
+
+
+class LambdaService:
+    """All the function pools of an app, created lazily, reporting every invocation to observers."""
+
+    def __init__(
+        self, functions: dict[str, Function], envs: dict[str, dict[str, str]], region: str, concurrency: int
+    ) -> None:
+        self._pools = {
+            name: FunctionPool(fn, envs[name], region, concurrency) for name, fn in functions.items()
+        }
+        self.observers: list[Observer] = []
+
+    def pool(self, name: str) -> FunctionPool:
+        """The pool of one function."""
+        return self._pools[name]
+
+    async def invoke(self, name: str, event: dict[str, Any], label: str = "") -> Invocation:
+        """Invoke a function by name and tell every observer."""
+        result = await self._pools[name].invoke(event, label)
+        for observer in self.observers:
+            observer(result)
+        return result
+
+    async def recycle(self) -> None:
+        """Restart every function's workers (code changed)."""
+        await asyncio.gather(*(pool.recycle() for pool in self._pools.values()))
+
+    async def close(self) -> None:
+        """Stop and reap every worker of every function."""
+        await asyncio.gather(*(pool.close() for pool in self._pools.values()))
+
+    @property
+    def process_count(self) -> int:
+        """Worker processes alive now, across functions."""
+        return sum(pool.size for pool in self._pools.values())

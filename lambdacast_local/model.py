@@ -1,0 +1,292 @@
+"""A typed description of the app a template declares: one WebSocket API, its routes and functions, tables.
+
+``build_app`` reads plain CloudFormation (after the SAM transform) through the intrinsic resolver; every
+error it raises is one sentence naming the resource.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdacast_local.errors import TemplateError
+from lambdacast_local.intrinsics import Resolver
+from lambdacast_local.template import LocalUris
+
+_FUNCTION_ARN = re.compile(r"arn:aws:lambda:[^:]+:\d+:function:([^:/]+)")
+_SUPPORTED_RUNTIME = re.compile(r"python3\.\d+")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A Lambda function the emulator can run in a worker process."""
+
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    runtime: str = "python3.13"
+    environment: dict[str, str] = field(default_factory=dict)
+    layer_dirs: tuple[Path, ...] = ()
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A REQUEST Lambda authorizer and the identity sources it requires."""
+
+    logical_id: str
+    authorizer_id: str
+    function: str
+    identity_sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route key with its integration target and options."""
+
+    key: str
+    function: str | None
+    authorizer: Authorizer | None = None
+    has_route_response: bool = False
+
+
+@dataclass(frozen=True)
+class WebSocketApi:
+    """The WebSocket API the emulator serves."""
+
+    logical_id: str
+    api_id: str
+    name: str
+    stage: str
+    route_selection_expression: str
+    routes: dict[str, Route]
+
+    def execute_api_host(self, region: str) -> str:
+        """The hostname AWS would give this API (mapped to the local TLS listener for handlers)."""
+        return f"{self.api_id}.execute-api.{region}.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A DynamoDB table to create at start: the CreateTable arguments."""
+
+    logical_id: str
+    create_args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class App:
+    """Everything the emulator serves from one template."""
+
+    api: WebSocketApi
+    functions: dict[str, Function]
+    tables: list[Table]
+    region: str
+
+
+def _resources_of(resolver: Resolver, kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource.get("Properties") or {}
+        for logical_id, resource in resolver.resources.items()
+        if resource.get("Type") == kind
+    }
+
+
+def _resolve(resolver: Resolver, logical_id: str, prop: str, value: Any) -> Any:
+    try:
+        return resolver.resolve(value)
+    except TemplateError as exc:
+        raise TemplateError(f"Resource {logical_id} ({prop}): {exc}.") from exc
+
+
+def _functions(resolver: Resolver, uris: LocalUris) -> dict[str, Function]:
+    layers: dict[str, Path] = {}
+    for logical_id, props in _resources_of(resolver, "AWS::Lambda::LayerVersion").items():
+        content = uris.resolve(props.get("Content"))
+        if content is not None:
+            layers[str(resolver.physical_id(logical_id))] = content
+    functions: dict[str, Function] = {}
+    for logical_id, props in _resources_of(resolver, "AWS::Lambda::Function").items():
+        code_dir = uris.resolve(props.get("Code"))
+        runtime = str(_resolve(resolver, logical_id, "Runtime", props.get("Runtime", "")))
+        if code_dir is None or not _SUPPORTED_RUNTIME.fullmatch(runtime):
+            continue  # not runnable locally; an error only if a route needs it (see _function_for)
+        environment = _resolve(resolver, logical_id, "Environment", props.get("Environment", {})) or {}
+        layer_dirs: list[Path] = []
+        for arn in _resolve(resolver, logical_id, "Layers", props.get("Layers", [])) or []:
+            if arn not in layers:
+                raise TemplateError(
+                    f"Resource {logical_id} uses layer {arn}, which is not a local layer of this template."
+                )
+            layer_dirs.append(layers[arn])
+        name = str(resolver.physical_id(logical_id))
+        functions[name] = Function(
+            logical_id=logical_id,
+            name=name,
+            code_dir=code_dir,
+            handler=str(_resolve(resolver, logical_id, "Handler", props.get("Handler"))),
+            runtime=runtime,
+            environment={k: str(v) for k, v in (environment.get("Variables") or {}).items()},
+            layer_dirs=tuple(layer_dirs),
+            timeout_s=float(_resolve(resolver, logical_id, "Timeout", props.get("Timeout", 3))),
+            memory_mb=int(_resolve(resolver, logical_id, "MemorySize", props.get("MemorySize", 128))),
+        )
+    return functions
+
+
+def _function_for(uri: Any, owner: str, functions: dict[str, Function]) -> str:
+    match = _FUNCTION_ARN.search(str(uri))
+    if match is None:
+        raise TemplateError(
+            f"Resource {owner}: integration URI {uri} is not a Lambda function of this template."
+        )
+    name = match.group(1)
+    if name not in functions:
+        raise TemplateError(
+            f"Resource {owner} targets function {name}, which is not a local Python function "
+            "with a CodeUri folder in this template."
+        )
+    return name
+
+
+def _pick_api(resolver: Resolver, api_logical_id: str | None) -> tuple[str, dict[str, Any]]:
+    apis = {
+        logical_id: props
+        for logical_id, props in _resources_of(resolver, "AWS::ApiGatewayV2::Api").items()
+        if props.get("ProtocolType") == "WEBSOCKET"
+    }
+    if api_logical_id is not None:
+        if api_logical_id not in apis:
+            raise TemplateError(f"The template has no WebSocket API named {api_logical_id}.")
+        return api_logical_id, apis[api_logical_id]
+    if not apis:
+        raise TemplateError(
+            "The template declares no WebSocket API (AWS::Serverless::WebSocketApi or ApiGatewayV2)."
+        )
+    if len(apis) > 1:
+        raise TemplateError(
+            f"The template declares several WebSocket APIs ({', '.join(apis)}); pick one with --api."
+        )
+    return next(iter(apis.items()))
+
+
+def _belongs(resolver: Resolver, logical_id: str, props: dict[str, Any], api_id: str) -> bool:
+    return bool(_resolve(resolver, logical_id, "ApiId", props.get("ApiId")) == api_id)
+
+
+def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = None) -> App:
+    """Describe the WebSocket API, its functions and tables.
+
+    Raises:
+        TemplateError: Something the emulator cannot serve, named in one sentence.
+    """
+    functions = _functions(resolver, uris)
+    api_logical, api_props = _pick_api(resolver, api_logical_id)
+    api_id = str(resolver.physical_id(api_logical))
+    expression = str(
+        _resolve(resolver, api_logical, "RouteSelectionExpression", api_props.get("RouteSelectionExpression"))
+    )
+    if not expression.startswith("$request.body."):
+        raise TemplateError(
+            f"Resource {api_logical}: RouteSelectionExpression {expression} is not supported."
+        )
+
+    integrations = {
+        str(resolver.physical_id(lid)): (lid, props)
+        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Integration").items()
+        if _belongs(resolver, lid, props, api_id)
+    }
+    authorizers: dict[str, Authorizer] = {}
+    for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Authorizer").items():
+        if not _belongs(resolver, lid, props, api_id):
+            continue
+        if props.get("AuthorizerType") != "REQUEST":
+            raise TemplateError(f"Resource {lid}: only REQUEST authorizers are supported on WebSocket APIs.")
+        uri = _resolve(resolver, lid, "AuthorizerUri", props.get("AuthorizerUri"))
+        sources = _resolve(resolver, lid, "IdentitySource", props.get("IdentitySource", [])) or []
+        authorizer_id = str(resolver.physical_id(lid))
+        authorizers[authorizer_id] = Authorizer(
+            lid, authorizer_id, _function_for(uri, lid, functions), tuple(sources)
+        )
+
+    routes_by_id: dict[str, str] = {}
+    route_props: dict[str, tuple[str, dict[str, Any]]] = {}
+    for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Route").items():
+        if _belongs(resolver, lid, props, api_id):
+            key = str(_resolve(resolver, lid, "RouteKey", props.get("RouteKey")))
+            routes_by_id[str(resolver.physical_id(lid))] = key
+            route_props[key] = (lid, props)
+    with_response = {
+        routes_by_id.get(str(_resolve(resolver, lid, "RouteId", props.get("RouteId"))))
+        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::RouteResponse").items()
+        if _belongs(resolver, lid, props, api_id)
+    }
+
+    routes: dict[str, Route] = {}
+    for key, (lid, props) in route_props.items():
+        target = str(_resolve(resolver, lid, "Target", props.get("Target", "")))
+        integration = integrations.get(target.removeprefix("integrations/"))
+        if integration is None:
+            raise TemplateError(
+                f"Resource {lid}: route {key} has no AWS_PROXY Lambda integration of this API."
+            )
+        int_lid, int_props = integration
+        if int_props.get("IntegrationType") not in {"AWS_PROXY", "AWS"}:
+            raise TemplateError(
+                f"Resource {int_lid}: IntegrationType {int_props.get('IntegrationType')} is unsupported."
+            )
+        function = _function_for(
+            _resolve(resolver, int_lid, "IntegrationUri", int_props.get("IntegrationUri")), int_lid, functions
+        )
+        authorizer = None
+        if props.get("AuthorizationType") == "CUSTOM":
+            authorizer_ref = str(_resolve(resolver, lid, "AuthorizerId", props.get("AuthorizerId")))
+            authorizer = authorizers.get(authorizer_ref)
+            if authorizer is None:
+                raise TemplateError(f"Resource {lid}: its AuthorizerId is not an authorizer of this API.")
+        elif props.get("AuthorizationType") not in {None, "NONE"}:
+            raise TemplateError(
+                f"Resource {lid}: AuthorizationType {props.get('AuthorizationType')} is unsupported."
+            )
+        routes[key] = Route(key, function, authorizer, key in with_response)
+
+    stages = [
+        str(_resolve(resolver, lid, "StageName", props.get("StageName")))
+        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Stage").items()
+        if _belongs(resolver, lid, props, api_id)
+    ]
+    name = str(_resolve(resolver, api_logical, "Name", api_props.get("Name", api_logical)))
+    api = WebSocketApi(api_logical, api_id, name, stages[0] if stages else "$default", expression, routes)
+    return App(api=api, functions=functions, tables=_tables(resolver), region=resolver.region)
+
+
+def _tables(resolver: Resolver) -> list[Table]:
+    tables: list[Table] = []
+    for lid, props in _resources_of(resolver, "AWS::DynamoDB::Table").items():
+        resolved = _resolve(resolver, lid, "Properties", props)
+        args: dict[str, Any] = {
+            "TableName": str(resolver.physical_id(lid)),
+            "AttributeDefinitions": resolved["AttributeDefinitions"],
+            "KeySchema": resolved["KeySchema"],
+            "BillingMode": resolved.get("BillingMode", "PROVISIONED"),
+        }
+        for key in (
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+            "StreamSpecification",
+        ):
+            if key in resolved:
+                args[key] = resolved[key]
+        if args["BillingMode"] == "PAY_PER_REQUEST":
+            for index in args.get("GlobalSecondaryIndexes", []):
+                index.pop("ProvisionedThroughput", None)
+        ttl = resolved.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            args["_ttl_attribute"] = ttl["AttributeName"]
+        tables.append(Table(lid, args))
+    return tables

@@ -1,0 +1,206 @@
+"""Wire the parts together: template -> app model -> embedded AWS -> worker pools -> aiohttp listeners.
+
+``Emulator`` is what the CLI and the pytest fixture start: a WebSocket + ``@connections`` listener on the
+chosen port, the same app behind TLS on a free port (for ``https://`` management endpoints), an optional
+static web server, and ``--reload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from watchfiles import awatch
+
+from lambdacast_local.aws import EmbeddedAws
+from lambdacast_local.events import Stage
+from lambdacast_local.gateway import Gateway, GatewaySettings
+from lambdacast_local.intrinsics import Resolver
+from lambdacast_local.lambda_pool import LambdaService, Observer
+from lambdacast_local.management import ManagementApi
+from lambdacast_local.model import App, build_app
+from lambdacast_local.runtime_env import Endpoints, runtime_environment
+from lambdacast_local.template import load_yaml, transform
+from lambdacast_local.tls import LocalTls, make_local_tls
+
+
+@dataclass
+class Options:
+    """Everything ``lambdacast local`` can be told."""
+
+    template: Path = Path("template.yaml")
+    host: str = "127.0.0.1"
+    port: int = 3001
+    web_dir: Path | None = None
+    web_port: int = 8000
+    dynamodb_endpoint: str | None = None
+    reload: bool = False
+    concurrency: int = 8
+    idle_timeout_s: float = 600.0
+    max_duration_s: float = 7200.0
+    management_latency_ms: float = 0.0
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    api: str | None = None
+    region: str = "us-east-1"
+
+
+def load_app(
+    template: Path, overrides: dict[str, str] | None = None, api: str | None = None, region: str = "us-east-1"
+) -> App:
+    """Read, transform and describe a template (raises ``TemplateError`` / ``UsageError``)."""
+    document = load_yaml(template)
+    cfn, uris = transform(document, template.resolve().parent, region)
+    return build_app(Resolver(cfn, overrides or {}, region), uris, api)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+class Emulator:
+    """One running ``lambdacast local``."""
+
+    def __init__(self, options: Options, observers: list[Observer] | None = None) -> None:
+        self.options = options
+        self.app_model: App | None = None
+        self.gateway: Gateway | None = None
+        self.lambdas: LambdaService | None = None
+        self._observers = observers or []
+        self._aws = EmbeddedAws(options.dynamodb_endpoint, options.region)
+        self._tls: LocalTls | None = None
+        self._runners: list[web.AppRunner] = []
+        self._reload_task: asyncio.Task[None] | None = None
+        self.port = 0
+        self.tls_port = 0
+        self.web_port = 0
+
+    @property
+    def stage(self) -> str:
+        """The stage served (``/{stage}`` in URLs)."""
+        assert self.app_model is not None
+        return self.app_model.api.stage
+
+    @property
+    def ws_url(self) -> str:
+        """Where WebSocket clients connect."""
+        return f"ws://{self.options.host}:{self.port}/{self.stage}"
+
+    @property
+    def management_url(self) -> str:
+        """The plain-HTTP ``@connections`` endpoint (same port as the WebSocket server)."""
+        return f"http://{self.options.host}:{self.port}/{self.stage}"
+
+    @property
+    def tls_management_url(self) -> str:
+        """The ``https://`` endpoint handlers reach (``https://{domainName}/{stage}``)."""
+        return f"https://127.0.0.1:{self.tls_port}/{self.stage}"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The CA file that verifies the TLS listener."""
+        assert self._tls is not None
+        return self._tls.ca_bundle
+
+    @property
+    def aws_endpoint(self) -> str:
+        """The embedded AWS endpoint (moto) or ``--dynamodb-endpoint``."""
+        return self._aws.endpoint
+
+    async def start(self) -> None:
+        """Load the template, start embedded AWS and the listeners (raises ``LocalError`` on bad input)."""
+        opts = self.options
+        model = load_app(opts.template, opts.parameter_overrides, opts.api, opts.region)
+        self.app_model = model
+        main_sock = _bind(opts.host, opts.port)
+        tls_sock = _bind("127.0.0.1", 0)
+        self.port, self.tls_port = main_sock.getsockname()[1], tls_sock.getsockname()[1]
+        try:
+            endpoint = await asyncio.to_thread(self._aws.start)
+            await asyncio.to_thread(self._aws.create_tables, model.tables)
+            self._tls = make_local_tls()
+            local_host = f"127.0.0.1:{self.tls_port}"
+            endpoints = Endpoints(
+                aws=endpoint,
+                dynamodb=endpoint,
+                ca_bundle=str(self._tls.ca_bundle),
+                host_aliases={model.api.execute_api_host(model.region): local_host},
+            )
+            envs = {
+                name: runtime_environment(fn, model.region, endpoints) for name, fn in model.functions.items()
+            }
+            self.lambdas = LambdaService(model.functions, envs, model.region, opts.concurrency)
+            self.lambdas.observers.extend(self._observers)
+            stage = Stage(
+                api_id=model.api.api_id, stage=model.api.stage, domain_name=local_host, region=model.region
+            )
+            settings = GatewaySettings(opts.idle_timeout_s, opts.max_duration_s, opts.management_latency_ms)
+            self.gateway = Gateway(model.api, self.lambdas, stage, settings)
+            app = web.Application(client_max_size=4 * 1024 * 1024)
+            self.gateway.add_routes(app)
+            ManagementApi(self.gateway).add_routes(app)
+            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            self._runners.append(runner)
+            await web.SockSite(runner, main_sock).start()
+            await web.SockSite(runner, tls_sock, ssl_context=self._tls.context).start()
+            if opts.web_dir is not None:
+                await self._start_web(opts.web_dir)
+            if opts.reload:
+                self._reload_task = asyncio.get_running_loop().create_task(self._watch())
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_web(self, web_dir: Path) -> None:
+        app = web.Application()
+
+        async def index(_: web.Request) -> web.FileResponse:
+            return web.FileResponse(web_dir / "index.html")
+
+        app.router.add_get("/", index)
+        app.router.add_static("/", web_dir, show_index=False)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        sock = _bind(self.options.host, self.options.web_port)
+        self.web_port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
+
+    async def _watch(self) -> None:
+        assert self.app_model is not None
+        assert self.lambdas is not None
+        folders = {fn.code_dir for fn in self.app_model.functions.values()}
+        folders |= {layer for fn in self.app_model.functions.values() for layer in fn.layer_dirs}
+        async for _changes in awatch(*folders):
+            await self.lambdas.recycle()
+
+    async def stop(self) -> None:
+        """Close sockets (firing ``$disconnect``), reap every worker, stop embedded AWS."""
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload_task
+        if self.gateway is not None:
+            await self.gateway.shutdown()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        if self.lambdas is not None:
+            await self.lambdas.close()
+        await asyncio.to_thread(self._aws.stop)
+        if self._tls is not None:
+            self._tls.cleanup()
+
+    def describe(self) -> dict[str, Any]:
+        """URLs and counts for the banner and for tests."""
+        return {"ws_url": self.ws_url, "management_url": self.management_url, "tls": self.tls_management_url}

@@ -1,0 +1,143 @@
+"""pytest plugin: start ``lambdacast local`` in-process on free ports for a test module.
+
+Usage in a test module::
+
+    @pytest.fixture(scope="module")
+    def lambdacast_template() -> Path:
+        return Path("template.yaml")
+
+    def test_echo(lambdacast):
+        with websockets.sync.client.connect(lambdacast.ws_url) as ws: ...
+
+The emulator runs on its own event loop in a background thread, so sync and async tests can share one
+emulator per module. ``lambdacast.invocations`` records every invocation (for assertions on
+``$disconnect`` and friends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+class RunningEmulator:
+    """An emulator serving from a background thread; every URL it offers is on 127.0.0.1."""
+
+    def __init__(self, template: Path, **options: Any) -> None:
+        # Imported here: pytest loads this plugin in every run, which should not pay for aiohttp/moto.
+        from lambdacast_local.lambda_pool import Invocation  # noqa: PLC0415
+        from lambdacast_local.server import Emulator, Options  # noqa: PLC0415
+
+        self.invocations: list[Invocation] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="lambdacast-local", daemon=True)
+        options.setdefault("port", 0)
+        self.emulator = Emulator(Options(template=template, **options), observers=[self._record])
+
+    def _record(self, invocation: Any) -> None:
+        with self._lock:
+            self.invocations.append(invocation)
+
+    def start(self) -> RunningEmulator:
+        """Start the loop thread and the emulator (raises what ``Emulator.start`` raises)."""
+        self._thread.start()
+        try:
+            self.call(self.emulator.start())
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run a coroutine on the emulator's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop the emulator (firing ``$disconnect`` for open sockets, reaping workers) and the loop."""
+        try:
+            self.call(self.emulator.stop())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def wait_for(self, predicate: Callable[[RunningEmulator], bool], timeout: float = 10.0) -> bool:
+        """Poll ``predicate`` until it holds (for effects that happen after a socket closes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return predicate(self)
+
+    def invocations_of(self, label: str) -> list[Any]:
+        """Invocations recorded for one route label (``$connect``, ``$disconnect``, a route key...)."""
+        with self._lock:
+            return [inv for inv in self.invocations if inv.label == label]
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:<port>/<stage>``."""
+        return self.emulator.ws_url
+
+    @property
+    def management_url(self) -> str:
+        """``http://127.0.0.1:<port>/<stage>`` (append ``/@connections/{id}``)."""
+        return self.emulator.management_url
+
+    @property
+    def tls_management_url(self) -> str:
+        """``https://127.0.0.1:<tls port>/<stage>``, verified by ``ca_bundle``."""
+        return self.emulator.tls_management_url
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The throwaway CA of the TLS listener."""
+        return self.emulator.ca_bundle
+
+    @property
+    def aws_endpoint(self) -> str:
+        """The embedded AWS endpoint (moto server)."""
+        return self.emulator.aws_endpoint
+
+
+@contextlib.contextmanager
+def running_emulator(template: Path, **options: Any) -> Iterator[RunningEmulator]:
+    """Start an emulator for the duration of a ``with`` block."""
+    emulator = RunningEmulator(template, **options).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def lambdacast_template() -> Path:
+    """The template the ``lambdacast`` fixture serves (override it in a test module or conftest)."""
+    return Path("template.yaml")
+
+
+@pytest.fixture(scope="module")
+def lambdacast_options() -> dict[str, Any]:
+    """Extra ``Options`` for the ``lambdacast`` fixture (override to shorten timeouts...)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def lambdacast(lambdacast_template: Path, lambdacast_options: dict[str, Any]) -> Iterator[RunningEmulator]:
+    """A running emulator for the module, on free ports, stopped (and its workers reaped) afterwards."""
+    with running_emulator(lambdacast_template, **lambdacast_options) as emulator:
+        yield emulator

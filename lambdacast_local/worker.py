@@ -1,0 +1,98 @@
+"""One Lambda execution environment: a child process that imports a handler once and serves invocations.
+
+Run as ``python -I worker.py '<json config>'`` (stdlib only, so nothing of the emulator leaks into the
+handler's ``sys.path``). The parent talks newline-delimited JSON over the process's original stdin and
+stdout; the handler's own ``print`` output goes to stderr, so it can never corrupt that channel.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, TextIO
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler."""
+
+    def __init__(self, config: dict[str, Any], request_id: str, deadline_ms: int) -> None:
+        self.function_name: str = config["function_name"]
+        self.function_version = "$LATEST"
+        self.invoked_function_arn: str = config["function_arn"]
+        self.memory_limit_in_mb: int = int(config["memory_mb"])
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name: str = config["log_stream_name"]
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the emulator kills this invocation."""
+        return max(0, self._deadline_ms - time.time_ns() // 1_000_000)
+
+
+def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "errorType": error_type or type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _load_handler(config: dict[str, Any]) -> Any:
+    sys.path[:0] = config["paths"]
+    module_name, _, attribute = config["handler"].rpartition(".")
+    module = importlib.import_module(module_name.replace("/", "."))
+    return getattr(module, attribute)
+
+
+def _send(channel: TextIO, message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message, separators=(",", ":")) + "\n")
+    channel.flush()
+
+
+def main() -> None:
+    """Import the handler, report readiness, then serve invocations until stdin closes."""
+    config = json.loads(sys.argv[1])
+    ipc_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    ipc_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    os.chdir(config["code_dir"])
+
+    started = time.perf_counter()
+    try:
+        handler = _load_handler(config)
+    except BaseException as exc:  # the init error is reported, like Lambda's Runtime.ImportModuleError
+        traceback.print_exc()
+        _send(ipc_out, {"type": "init_error", **_error(exc, "Runtime.ImportModuleError")})
+        return
+    _send(ipc_out, {"type": "ready", "init_ms": (time.perf_counter() - started) * 1000})
+
+    for line in ipc_in:
+        request = json.loads(line)
+        context = LambdaContext(config, request["request_id"], request["deadline_ms"])
+        try:
+            result = handler(request["event"], context)
+        except Exception as exc:
+            traceback.print_exc()
+            text = json.dumps(_error(exc), separators=(",", ":"), default=str)
+        else:
+            try:
+                text = json.dumps({"ok": True, "result": result}, separators=(",", ":"))
+            except (TypeError, ValueError) as exc:
+                text = json.dumps(_error(exc, "Runtime.MarshalError"), default=str)
+        ipc_out.write(text + "\n")
+        ipc_out.flush()
+
+
+if __name__ == "__main__":
+    main()
