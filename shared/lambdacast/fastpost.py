@@ -23,7 +23,6 @@ runs inside :func:`post_many` on its own thread, and it is rebuilt after a ``for
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import threading
@@ -44,6 +43,8 @@ from lambdacast.fastpost_sigv4 import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
     import aiohttp
 
 __all__ = [
@@ -57,6 +58,15 @@ __all__ = [
 ]
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def _asyncio() -> Any:
+    """asyncio, imported on first use: it costs ~25 ms of a handler's cold start otherwise."""
+    import asyncio  # noqa: PLC0415 - lazy on purpose
+
+    return asyncio
+
+
 _BAD_IDS = frozenset({"", ".", ".."})
 
 
@@ -189,7 +199,7 @@ async def post_many_async(
         batch=batch,
         concurrency=concurrency,
         policy=policy or RetryPolicy(),
-        sleep=sleep or asyncio.sleep,
+        sleep=sleep or _asyncio().sleep,
         jitter=jitter,
     )
 
@@ -237,7 +247,7 @@ async def _run(
         session, endpoint=batch.endpoint, signer=batch.signer, policy=policy, sleep=sleep, jitter=jitter
     )
     work = iter(checked)
-    await asyncio.gather(*(engine.worker(work) for _ in range(min(concurrency, len(checked)))))
+    await _asyncio().gather(*(engine.worker(work) for _ in range(min(concurrency, len(checked)))))
     tally = engine.tally
     return FanoutOutcome(tally.delivered, tally.gone, tally.failed, tally.attempts, tally.retries)
 
@@ -265,7 +275,7 @@ class _Engine:
         self._sleep = sleep
         self._jitter = jitter
         self._url = URL
-        self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+        self._errors = (aiohttp.ClientError, TimeoutError, OSError)
         self._hashes: dict[bytes, str] = {}
         self.tally = _Tally()
 
@@ -318,7 +328,7 @@ class _Runner:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = _asyncio().new_event_loop()
         self.session: aiohttp.ClientSession | None = None
         self.limit = 0
         self.timeout = 0.0
@@ -403,7 +413,7 @@ def post_many(
         RuntimeError: Called from inside a running event loop (use :func:`post_many_async`).
     """
     try:
-        asyncio.get_running_loop()
+        _asyncio().get_running_loop()
     except RuntimeError:
         pass
     else:
@@ -433,7 +443,7 @@ def post_many(
             batch=batch,
             concurrency=concurrency,
             policy=policy,
-            sleep=sleep or asyncio.sleep,
+            sleep=sleep or _asyncio().sleep,
             jitter=jitter,
         )
     )

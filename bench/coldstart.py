@@ -1,0 +1,154 @@
+"""Cold start: the time to import each ``functions/*/app.py`` in a fresh interpreter vs ``import boto3``.
+
+Each measurement is a new ``python`` process that times only the import (interpreter start-up is
+the same for every row and excluded), with ``PYTHONPATH=shared:functions/<name>`` as the layer and
+the code would be laid out in Lambda, and the environment Lambda would give it: the template's
+variables (``!Ref`` parameters resolved to their defaults, other intrinsics to placeholders) plus
+the runtime's own (``AWS_LAMBDA_FUNCTION_NAME`` and friends, so Powertools' Tracer is enabled as
+it is in Lambda). Rows alternate within each round; the figure is the median of the rounds.
+One extra ``-X importtime`` run per handler names the heaviest top-level imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_TIMER = "import time, json; t = time.perf_counter(); import {module}; print(json.dumps(time.perf_counter() - t))"
+
+
+@dataclass
+class Row:
+    """One thing imported, timed over several fresh interpreters."""
+
+    name: str
+    module: str
+    pythonpath: str
+    env: dict[str, str]
+    samples: list[float] = field(default_factory=list)
+    heaviest: list[tuple[str, float]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def median_ms(self) -> float:
+        return 1000 * statistics.median(self.samples) if self.samples else float("nan")
+
+
+class _Loader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping intrinsic functions as ``{tag: value}``."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+
+
+def _value(raw: Any, parameters: Mapping[str, Any]) -> str:
+    if isinstance(raw, dict) and "Ref" in raw:
+        default = parameters.get(str(raw["Ref"]), {}).get("Default")
+        return str(default) if default is not None else f"bench-{raw['Ref']}"
+    if isinstance(raw, dict):
+        return "https://abc123.execute-api.us-east-1.amazonaws.com/prod" if "Sub" in raw else "bench"
+    return str(raw)
+
+
+def handler_envs(root: Path) -> dict[str, dict[str, str]]:
+    """Function folder name -> the environment variables the template gives it."""
+    template = yaml.load((root / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    parameters = template.get("Parameters", {})
+    shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    envs: dict[str, dict[str, str]] = {}
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        folder = Path(str(props.get("CodeUri", ""))).name
+        own = props.get("Environment", {}).get("Variables", {})
+        envs[folder] = {k: _value(v, parameters) for k, v in {**shared, **own}.items()}
+    return envs
+
+
+def _lambda_env(function: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONDONTWRITEBYTECODE"}}
+    return {
+        **keep,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "AKIDBENCHMARK",
+        "AWS_SECRET_ACCESS_KEY": "bench-secret-key",
+        "AWS_SESSION_TOKEN": "bench-token",
+        "AWS_LAMBDA_FUNCTION_NAME": f"lambdacast-{function}",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_HANDLER": "app.handler",
+    }
+
+
+def rows(root: Path) -> list[Row]:
+    """``import boto3`` first, then every handler, then the fastpost module on its own."""
+    envs = handler_envs(root)
+    baseline_env = _lambda_env("baseline")
+    out = [Row("import boto3 (baseline)", "boto3", "", baseline_env)]
+    for app in sorted((root / "functions").glob("*/app.py")):
+        name = app.parent.name
+        env = {**_lambda_env(name), **envs.get(name, {})}
+        out.append(Row(f"functions/{name}/app.py", "app", f"{root / 'shared'}:{app.parent}", env))
+    out.append(Row("lambdacast.fastpost (module only)", "lambdacast.fastpost", str(root / "shared"), baseline_env))
+    return out
+
+
+def _run(row: Row, *, importtime: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**row.env, "PYTHONPATH": row.pythonpath} if row.pythonpath else dict(row.env)
+    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", _TIMER.format(module=row.module)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _heaviest(stderr: str, top: int = 5) -> list[tuple[str, float]]:
+    found: list[tuple[str, float]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = (part.strip() for part in line.split(":", 1)[1].split("|"))
+        indent = len(line.rsplit("|", 1)[1]) - len(line.rsplit("|", 1)[1].lstrip())
+        if indent <= 1:  # a top-level import of the timed module
+            found.append((name, int(cumulative) / 1000))
+    return sorted(found, key=lambda item: -item[1])[:top]
+
+
+def run(root: Path, runs: int, progress: Callable[[str], None] = print) -> list[Row]:
+    """Time every row ``runs`` times (interleaved), plus one ``-X importtime`` run per handler."""
+    measured = rows(root)
+    for _ in range(1):  # warm the OS page cache; not recorded
+        for row in measured:
+            _run(row)
+    for round_no in range(runs):
+        for row in measured:
+            if row.error:
+                continue
+            done = _run(row)
+            if done.returncode != 0:
+                row.error = (done.stderr.strip().splitlines() or ["failed"])[-1]
+                continue
+            row.samples.append(float(json.loads(done.stdout.strip().splitlines()[-1])))
+        progress(f"  cold start round {round_no + 1}/{runs} done")
+    for row in measured:
+        if not row.error:
+            row.heaviest = _heaviest(_run(row, importtime=True).stderr)
+    return measured
