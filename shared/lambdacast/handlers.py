@@ -126,6 +126,7 @@ def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except Exception:
         obs.logger.exception("could not record the connection; refusing the handshake")
+        obs.count(obs.CONNECTIONS_REFUSED)
         return {"statusCode": 500}
     obs.count(obs.CONNECTIONS)
     obs.logger.info("connected", extra={"user_id": caller.user_id})
@@ -180,6 +181,7 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             fanout=runtime.fanout(endpoint),
             clock=now_ms,
         )
+        obs.count(obs.FRAMES)
         outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))
         if outcome.error is not None:
             obs.count(obs.ERROR_FRAMES)

@@ -6,22 +6,29 @@ Configuration comes from the Powertools environment variables the template sets
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger: Final = Logger()
-metrics: Final = Metrics()
-tracer: Final = Tracer()
+SERVICE: Final = os.environ.get("POWERTOOLS_SERVICE_NAME") or "lambdacast"
+NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "lambdacast"
+
+# Explicit defaults: a metrics flush without a namespace would raise out of the handler.
+logger: Final = Logger(service=SERVICE)
+metrics: Final = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer: Final = Tracer(service=SERVICE)
 
 CONNECTIONS: Final = "Connections"
+CONNECTIONS_REFUSED: Final = "ConnectionsRefused"
 DISCONNECTIONS: Final = "Disconnections"
 MESSAGES: Final = "Messages"
 DELIVERIES: Final = "Deliveries"
 GONE_CONNECTIONS: Final = "GoneConnections"
 FAILED_DELIVERIES: Final = "FailedDeliveries"
 FANOUT_DURATION: Final = "FanoutDuration"
+FRAMES: Final = "Frames"
 ERROR_FRAMES: Final = "ErrorFrames"
 
 

@@ -1,0 +1,218 @@
+"""Helpers and fixtures for the backend tests: moto DynamoDB from template.yaml, a fake transport, events."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from lambdacast.channels import ChannelStore
+from lambdacast.config import Settings
+from lambdacast.errors import ConnectionGone, DeliveryFailed
+from lambdacast.handlers import Runtime
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[3]
+EVENTS = ROOT / "events"
+TABLE = "lambdacast-test"
+
+
+# -- template.yaml's own table definition -----------------------------------------------------------
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that accepts CloudFormation short tags (!Ref, !Sub, !GetAtt ...)."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"Fn::{tag_suffix}" if tag_suffix != "Ref" else "Ref": value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def template_table() -> dict[str, Any]:
+    """The Properties of the DynamoDB table in template.yaml."""
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 1, "template.yaml must define exactly one DynamoDB table"
+    return dict(tables[0]["Properties"])
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "lambdacast",
+        "POWERTOOLS_METRICS_NAMESPACE": "lambdacast-test",
+        "TABLE_NAME": TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    """A moto DynamoDB client holding the table exactly as template.yaml defines it."""
+    props = template_table()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props["BillingMode"],
+        )
+        ttl = props["TimeToLiveSpecification"]
+        client.update_time_to_live(
+            TableName=TABLE,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+        )
+        yield client
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> ChannelStore:
+    return ChannelStore(TABLE, client=dynamodb, sleep=lambda _s: None)
+
+
+# -- a transport that records posts and can be told to fail -----------------------------------------
+
+
+@dataclass
+class RecordingTransport:
+    """Records every post; connections in ``gone`` answer 410, those in ``failing`` fail for good."""
+
+    gone: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
+    posts: list[tuple[str, bytes]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def post(self, connection_id: str, data: bytes) -> int:
+        if connection_id in self.gone:
+            raise ConnectionGone("gone", connection_id=connection_id)
+        if connection_id in self.failing:
+            raise DeliveryFailed("retries exhausted", connection_id=connection_id)
+        with self._lock:
+            self.posts.append((connection_id, data))
+        return 0
+
+    def frames(self, connection_id: str) -> list[dict[str, Any]]:
+        """The frames posted to one connection, decoded, in posting order."""
+        with self._lock:
+            return [json.loads(d) for c, d in self.posts if c == connection_id]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.posts.clear()
+
+
+@pytest.fixture
+def transport() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(table_name=TABLE, max_data_bytes=32768, max_channels=100, fanout_concurrency=16)
+
+
+@pytest.fixture
+def runtime(
+    settings: Settings, store: ChannelStore, transport: RecordingTransport, monkeypatch: pytest.MonkeyPatch
+) -> Runtime:
+    """The handlers' runtime, pointed at moto and the recording transport."""
+    rt = Runtime(settings, store=store, transport=transport)
+    monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: rt)
+    return rt
+
+
+# -- events and the deployed handler modules --------------------------------------------------------
+
+
+def load_event(name: str, **context: Any) -> dict[str, Any]:
+    """Load ``events/<name>.json``; keyword arguments override ``requestContext`` fields."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    event["requestContext"].update(context)
+    return event
+
+
+def message_event(body: str | None, connection_id: str, *, binary: bool = False) -> dict[str, Any]:
+    """A $default event (events/ping.json) carrying another body, from another connection."""
+    event = load_event("ping", connectionId=connection_id)
+    event["body"] = body
+    event["isBase64Encoded"] = binary
+    return event
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    function_name: str = "lambdacast-DefaultFunction"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:lambdacast-DefaultFunction"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "3c4d7a1e-0f6b-4d5c-9a8e-7b6c5d4e3f21"
+    log_group_name: str = "/aws/lambda/lambdacast-DefaultFunction"
+    log_stream_name: str = "2026/11/25/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def _load_app(route: str) -> ModuleType:
+    path = ROOT / "functions" / route / "app.py"
+    spec = importlib.util.spec_from_file_location(f"lambdacast_function_{route}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture
+def invoke(runtime: Runtime) -> Callable[[str], Invoke]:
+    """``invoke("default")(event)`` calls functions/default/app.py's handler like Lambda would."""
+
+    def for_route(route: str) -> Invoke:
+        module = _load_app(route)
+        return lambda event: module.handler(event, FakeLambdaContext())  # type: ignore[no-any-return]
+
+    return for_route
+
+
+@pytest.fixture
+def log_lines(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, Any]]]:
+    """The JSON lines the Powertools logger writes during the test (its handler's stream is swapped)."""
+    from lambdacast.observability import logger
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", buffer)
+
+    def read() -> list[dict[str, Any]]:
+        lines = [json.loads(x) for x in buffer.getvalue().splitlines() if x.strip()]
+        buffer.seek(0)
+        buffer.truncate()
+        return lines
+
+    return read

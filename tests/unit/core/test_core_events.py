@@ -1,0 +1,63 @@
+"""Every sample event is a faithful API Gateway WebSocket event, and every one is used by a test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayWebSocketConnectEventModel,
+    APIGatewayWebSocketDisconnectEventModel,
+    APIGatewayWebSocketMessageEventModel,
+)
+from core_support import EVENTS, ROOT
+
+MODELS = {
+    "CONNECT": APIGatewayWebSocketConnectEventModel,
+    "MESSAGE": APIGatewayWebSocketMessageEventModel,
+    "DISCONNECT": APIGatewayWebSocketDisconnectEventModel,
+}
+
+
+def _route_events() -> list[Path]:
+    # REQUEST authorizer events (top-level "type": "REQUEST") are a different event type, the
+    # authorizer's input; they are validated by the authorizer's own tests, not here.
+    return sorted(p for p in EVENTS.glob("*.json") if json.loads(p.read_text()).get("type") != "REQUEST")
+
+
+ROUTE_EVENTS = _route_events()
+
+
+def test_there_are_route_events_for_every_route() -> None:
+    # GIVEN the events/ folder
+    # WHEN its route events are read
+    kinds = {json.loads(p.read_text())["requestContext"]["eventType"] for p in ROUTE_EVENTS}
+    # THEN connect, message and disconnect events are all present
+    assert kinds == set(MODELS)
+
+
+@pytest.mark.parametrize("path", ROUTE_EVENTS, ids=lambda p: p.name)
+def test_event_validates_against_powertools_model(path: Path) -> None:
+    # GIVEN a sample event
+    event = json.loads(path.read_text())
+    context = event["requestContext"]
+    model = MODELS[context["eventType"]]
+    # WHEN it is validated by Powertools' parser model for its event type
+    parsed = model.model_validate(event)
+    # THEN it parses, and its fields look like an AWS capture
+    assert parsed.request_context.connection_id == context["connectionId"]
+    assert parsed.request_context.domain_name == f"{context['apiId']}.execute-api.eu-west-1.amazonaws.com"
+    assert len(context["requestId"]) == 16
+    assert context["requestId"].endswith("=")
+    assert context["requestTime"].endswith("+0000")
+
+
+@pytest.mark.parametrize("path", ROUTE_EVENTS, ids=lambda p: p.name)
+def test_event_is_used_by_a_test(path: Path) -> None:
+    # GIVEN the test sources (this file excluded: it reads every event generically)
+    this = Path(__file__).resolve()
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.resolve() != this)
+    # WHEN the event's name is looked for
+    # THEN some test loads it by name
+    assert f'"{path.stem}"' in sources, f"events/{path.name} is not used by any test"

@@ -1,0 +1,236 @@
+"""Protocol v1 parsing and frame building, without I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lambdacast.errors import (
+    ErrorCode,
+    InvalidChannel,
+    InvalidJson,
+    ProtocolError,
+    TooLarge,
+    UnknownAction,
+    error_for,
+)
+from lambdacast.protocol import (
+    Hello,
+    Limits,
+    Ping,
+    Publish,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    is_reserved,
+    message_frame,
+    parse_frame,
+    welcome_frame,
+)
+
+LIMITS = Limits(max_data_bytes=64, max_channels=3)
+
+
+def parse(obj: object) -> object:
+    return parse_frame(json.dumps(obj), LIMITS)
+
+
+def code_of(text: str, *, binary: bool = False) -> ErrorCode:
+    with pytest.raises(ProtocolError) as info:
+        parse_frame(text, LIMITS, binary=binary)
+    return error_for(info.value)[0]
+
+
+def test_hello_and_ping_parse_with_their_id() -> None:
+    # GIVEN hello and ping frames with ids WHEN parsed THEN typed requests carry the ids
+    assert parse({"action": "hello", "id": "a"}) == Hello(id="a")
+    assert parse({"action": "ping"}) == Ping(id=None)
+
+
+def test_subscribe_and_unsubscribe_parse() -> None:
+    assert parse({"action": "subscribe", "channel": "lobby"}) == Subscribe(channel="lobby")
+    assert parse({"action": "unsubscribe", "channel": "a.b:c", "id": "x"}) == Unsubscribe(
+        channel="a.b:c", id="x"
+    )
+
+
+def test_publish_keeps_data_serialized_compactly() -> None:
+    # GIVEN a publish with nested data and echo
+    request = parse({"action": "publish", "channel": "c", "data": {"a": [1, "é"]}, "echo": True})
+    # THEN the data is kept as compact JSON, unicode unescaped
+    assert request == Publish(channel="c", data_json='{"a":[1,"é"]}', echo=True)
+
+
+def test_publish_accepts_null_data() -> None:
+    assert parse({"action": "publish", "channel": "c", "data": None}) == Publish(
+        channel="c", data_json="null"
+    )
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    assert parse({"action": "ping", "since": 3}) == Ping()
+
+
+@pytest.mark.parametrize("text", ["", "{", "nope", '{"action": NaN}', "[" * 100_000])
+def test_non_json_is_invalid_json(text: str) -> None:
+    # GIVEN text that is not (sane) JSON WHEN parsed THEN invalid_json
+    assert code_of(text) is ErrorCode.INVALID_JSON
+
+
+@pytest.mark.parametrize("text", ["[]", "1", '"ping"', "null", "true"])
+def test_non_object_is_invalid_frame(text: str) -> None:
+    assert code_of(text) is ErrorCode.INVALID_FRAME
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {},
+        {"action": 1},
+        {"action": "ping", "id": ""},
+        {"action": "ping", "id": "x" * 65},
+        {"action": "ping", "id": 7},
+        {"action": "subscribe"},
+        {"action": "subscribe", "channel": 5},
+        {"action": "publish", "channel": "c"},
+        {"action": "publish", "channel": "c", "data": 1, "echo": "yes"},
+    ],
+)
+def test_missing_or_wrong_typed_fields_are_invalid_frame(obj: dict[str, object]) -> None:
+    assert code_of(json.dumps(obj)) is ErrorCode.INVALID_FRAME
+
+
+def test_binary_frames_are_invalid_frame() -> None:
+    assert code_of('{"action":"ping"}', binary=True) is ErrorCode.INVALID_FRAME
+
+
+def test_id_of_64_chars_is_accepted() -> None:
+    assert parse({"action": "ping", "id": "x" * 64}) == Ping(id="x" * 64)
+
+
+def test_unknown_action_carries_the_frame_id() -> None:
+    with pytest.raises(UnknownAction) as info:
+        parse({"action": "dance", "id": "d"})
+    assert info.value.frame_id == "d"
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 129, "émile", "a/b", "a#b", "a\nb"])
+def test_bad_channel_names_are_invalid_channel(name: str) -> None:
+    with pytest.raises(InvalidChannel):
+        parse({"action": "subscribe", "channel": name, "id": "i"})
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 128, "AZaz09_-=@,.;:", "private-x", "presence-y"])
+def test_good_channel_names_parse(name: str) -> None:
+    assert parse({"action": "subscribe", "channel": name}) == Subscribe(channel=name)
+
+
+def test_reserved_prefixes() -> None:
+    assert is_reserved("private-a")
+    assert is_reserved("presence-a")
+    assert not is_reserved("privateer")
+    assert not is_reserved("lobby")
+
+
+def test_data_at_the_limit_is_accepted_and_one_byte_more_is_too_large() -> None:
+    # GIVEN a limit of 64 bytes: a JSON string of 62 chars plus quotes is 64 bytes
+    at_limit = {"action": "publish", "channel": "c", "data": "x" * 62}
+    # WHEN parsed THEN it is accepted, and one more byte is too_large
+    assert isinstance(parse(at_limit), Publish)
+    with pytest.raises(TooLarge):
+        parse({**at_limit, "data": "x" * 63})
+
+
+def test_data_size_counts_utf8_bytes_not_characters() -> None:
+    # GIVEN 31 two-byte characters: 62 + 2 quotes = 64 bytes, then 32 of them: 66 bytes
+    assert isinstance(parse({"action": "publish", "channel": "c", "data": "é" * 31}), Publish)
+    with pytest.raises(TooLarge):
+        parse({"action": "publish", "channel": "c", "data": "é" * 32})
+
+
+def test_lone_surrogates_in_data_are_escaped_not_crashing() -> None:
+    # GIVEN data holding a lone surrogate (valid JSON escape, invalid UTF-8)
+    request = parse_frame('{"action":"publish","channel":"c","data":"\\ud800"}', LIMITS)
+    # THEN the data is kept as an ASCII escape that encodes to UTF-8
+    assert isinstance(request, Publish)
+    assert request.data_json.encode("utf-8") == b'"\\ud800"'
+
+
+def test_welcome_frame_shape() -> None:
+    frame = json.loads(welcome_frame("h", connection_id="C=", user_id=None, limits=LIMITS))
+    assert frame == {
+        "type": "welcome",
+        "id": "h",
+        "connectionId": "C=",
+        "userId": None,
+        "protocol": 1,
+        "limits": {"maxDataBytes": 64, "maxChannels": 3},
+    }
+
+
+def test_error_frame_omits_id_when_unknown() -> None:
+    frame = json.loads(error_frame(None, code=ErrorCode.INVALID_JSON, message="m"))
+    assert frame == {"type": "error", "code": "invalid_json", "message": "m"}
+
+
+def test_message_frame_splices_data_json() -> None:
+    frame = message_frame(
+        channel="c", seq=7, data_json='{"k":[1,2]}', connection_id="A=", user_id="u", ts=123
+    )
+    assert json.loads(frame) == {
+        "type": "message",
+        "channel": "c",
+        "seq": 7,
+        "data": {"k": [1, 2]},
+        "from": {"connectionId": "A=", "userId": "u"},
+        "ts": 123,
+    }
+
+
+def test_invalid_json_message_says_what_is_allowed() -> None:
+    with pytest.raises(InvalidJson) as info:
+        parse_frame("{", LIMITS)
+    assert "JSON object" in info.value.message
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+frames = st.one_of(
+    st.text(),
+    json_values.map(json.dumps),
+    st.fixed_dictionaries(
+        {
+            "action": st.sampled_from(["hello", "ping", "subscribe", "unsubscribe", "publish", "x"])
+            | st.text()
+        },
+        optional={
+            "id": json_values,
+            "channel": json_values | st.text(),
+            "data": json_values,
+            "echo": json_values,
+        },
+    ).map(json.dumps),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=frames, binary=st.booleans())
+def test_any_text_parses_or_raises_a_registered_protocol_error(text: str, binary: bool) -> None:
+    # GIVEN any text at all
+    # WHEN parsed
+    try:
+        request = parse_frame(text, LIMITS, binary=binary)
+    except ProtocolError as exc:
+        # THEN a failure is a ProtocolError whose error frame is valid JSON with a client-facing code
+        code, message = error_for(exc)
+        frame = json.loads(error_frame(exc.frame_id, code=code, message=message))
+        assert frame["code"] != "internal_error"
+        assert frame["message"]
+    else:
+        # OR a typed request came out
+        assert isinstance(request, Hello | Ping | Subscribe | Unsubscribe | Publish)
