@@ -1,0 +1,170 @@
+"""The demo page and lambdacast.js in Chromium, against the real backend under ``lambdacast local``."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from demo_page import DemoPage
+
+pytestmark = pytest.mark.browser
+
+
+def _channel() -> str:
+    return f"room-{uuid.uuid4().hex[:10]}"
+
+
+def _open_joined(open_demo: Callable[..., DemoPage], ws: str, channel: str, name: str) -> DemoPage:
+    """A tab on the demo whose subscription the server has confirmed."""
+    from playwright.sync_api import expect
+
+    demo = open_demo(ws=ws, channel=channel, name=name)
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
+    expect(demo.page.locator("#messages li.system").first).to_have_text(f"You joined #{channel}.")
+    return demo
+
+
+def _expect_texts(demo: DemoPage, texts: list[str]) -> None:
+    from playwright.sync_api import expect
+
+    expect(demo.page.locator("#messages li.message .text")).to_have_text(texts)
+
+
+def test_two_pages_in_one_channel_exchange_messages_both_ways(
+    lambdacast: Any, open_demo: Callable[..., DemoPage], artifacts_dir: Path
+) -> None:
+    # GIVEN two tabs subscribed to the same channel
+    channel = _channel()
+    alice = _open_joined(open_demo, lambdacast.ws_url, channel, "Alice")
+    bob = _open_joined(open_demo, lambdacast.ws_url, channel, "Bob")
+
+    # WHEN Alice writes, then Bob answers, then Alice again
+    alice.send("Hi Bob! Is the serverless backend up?")
+    _expect_texts(bob, ["Hi Bob! Is the serverless backend up?"])
+    bob.send("Up and fanning out. Try killing my socket.")
+    _expect_texts(
+        alice, ["Hi Bob! Is the serverless backend up?", "Up and fanning out. Try killing my socket."]
+    )
+    alice.send("Messages arrive in seq order, without duplicates.")
+
+    # THEN both tabs show the whole conversation, in the same order, with the senders' names
+    conversation = [
+        "Hi Bob! Is the serverless backend up?",
+        "Up and fanning out. Try killing my socket.",
+        "Messages arrive in seq order, without duplicates.",
+    ]
+    _expect_texts(alice, conversation)
+    _expect_texts(bob, conversation)
+    assert alice.page.locator("#messages li.message .author").all_inner_texts() == ["Alice", "Bob", "Alice"]
+    # AND each tab marks its own messages as its own
+    assert alice.page.locator("#messages li.message.mine").count() == 2
+    assert bob.page.locator("#messages li.message.mine").count() == 1
+
+    # AND a screenshot of the demo is kept as a test artifact
+    shot = artifacts_dir / "demo-chat.png"
+    alice.page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_user_content_is_shown_as_text_never_as_html(
+    lambdacast: Any, open_demo: Callable[..., DemoPage]
+) -> None:
+    # GIVEN two tabs in one channel
+    channel = _channel()
+    sender = _open_joined(open_demo, lambdacast.ws_url, channel, "<b>mallory</b>")
+    reader = _open_joined(open_demo, lambdacast.ws_url, channel, "reader")
+
+    # WHEN a message carries HTML that would run script if injected
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    sender.send(payload)
+
+    # THEN the reader sees the literal text, no element was created, and nothing ran
+    _expect_texts(reader, [payload])
+    assert reader.page.locator("#messages img, #messages script, #messages b").count() == 0
+    assert reader.page.locator("#messages li.message .author").inner_text() == "<b>mallory</b>"
+    assert reader.page.evaluate("window.__pwned === undefined")
+
+
+def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
+    lambdacast: Any, open_demo: Callable[..., DemoPage]
+) -> None:
+    # GIVEN a reader and a writer in one channel, and the reader's connection id
+    from playwright.sync_api import expect
+
+    channel = _channel()
+    reader = _open_joined(open_demo, lambdacast.ws_url, channel, "reader")
+    writer = _open_joined(open_demo, lambdacast.ws_url, channel, "writer")
+    writer.send("before the cut")
+    _expect_texts(reader, ["before the cut"])
+    old_id = reader.connection_id()
+
+    # WHEN the backend deletes the reader's connection through the @connections API
+    request = urllib.request.Request(
+        f"{lambdacast.management_url}/@connections/{quote(old_id, safe='=')}", method="DELETE"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+
+    # THEN the reader notices, reconnects with a new connection and resubscribes
+    expect(reader.page.locator("#messages li.system.warn")).to_have_text(["Connection lost; reconnecting…"])
+    expect(reader.page.locator("#messages li.system", has_text="Back online")).to_have_count(1)
+    expect(reader.page.locator("body")).to_have_attribute("data-state", "open")
+    assert reader.connection_id() not in (old_id, "—")
+
+    # AND nothing published after the reconnect is missed, and it arrives in order
+    after = [f"after the cut #{n}" for n in range(1, 6)]
+    for text in after:
+        writer.send(text)
+    _expect_texts(reader, ["before the cut", *after])
+    _expect_texts(writer, ["before the cut", *after])
+
+
+def test_an_oversized_publish_shows_the_servers_too_large_error(
+    lambdacast: Any, open_demo: Callable[..., DemoPage]
+) -> None:
+    # GIVEN a tab in a channel (the template's MaxDataBytes is 32768)
+    from playwright.sync_api import expect
+
+    demo = _open_joined(open_demo, lambdacast.ws_url, _channel(), "big")
+
+    # WHEN it sends a 40,000-character message
+    demo.send("x" * 40_000)
+
+    # THEN the page shows the server's too_large error and the message is not in the channel
+    error = demo.page.locator("#send-error")
+    expect(error).to_have_attribute("data-code", "too_large")
+    expect(error).to_contain_text("the limit is 32768 bytes")
+    assert demo.message_texts() == []
+    # AND the connection is still usable
+    demo.send("small enough")
+    _expect_texts(demo, ["small enough"])
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_wrong_url_ends_in_a_clear_error_state(open_demo: Callable[..., DemoPage]) -> None:
+    # GIVEN a URL where nothing listens, and the demo allowed two attempts
+    from playwright.sync_api import expect
+
+    url = f"ws://127.0.0.1:{_closed_port()}/dev"
+
+    # WHEN the demo tries to connect
+    demo = open_demo(ws=url, attempts="2")
+
+    # THEN it stops in the closed state and says why, instead of hanging
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "closed")
+    expect(demo.page.locator("#state-badge")).to_have_text("offline")
+    expect(demo.page.locator("#status-detail")).to_contain_text(
+        f"gave up after 2 failed attempts to connect to {url}"
+    )
+    expect(demo.page.locator("#send")).to_be_disabled()
