@@ -23,7 +23,9 @@ from typing import Any
 
 import yaml
 
-_TIMER = "import time, json; t = time.perf_counter(); import {module}; print(json.dumps(time.perf_counter() - t))"
+_TIMER = (
+    "import time, json; t = time.perf_counter(); import {module}; print(json.dumps(time.perf_counter() - t))"
+)
 
 
 @dataclass
@@ -71,7 +73,7 @@ def _value(raw: Any, parameters: Mapping[str, Any]) -> str:
 
 def handler_envs(root: Path) -> dict[str, dict[str, str]]:
     """Function folder name -> the environment variables the template gives it."""
-    template = yaml.load((root / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    template = yaml.load((root / "template.yaml").read_text(), Loader=_Loader)
     parameters = template.get("Parameters", {})
     shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     envs: dict[str, dict[str, str]] = {}
@@ -110,34 +112,50 @@ def rows(root: Path) -> list[Row]:
         name = app.parent.name
         env = {**_lambda_env(name), **envs.get(name, {})}
         out.append(Row(f"functions/{name}/app.py", "app", f"{root / 'shared'}:{app.parent}", env))
-    out.append(Row("lambdacast.fastpost (module only)", "lambdacast.fastpost", str(root / "shared"), baseline_env))
+    out.append(
+        Row("lambdacast.fastpost (module only)", "lambdacast.fastpost", str(root / "shared"), baseline_env)
+    )
     return out
 
 
 def _run(row: Row, *, importtime: bool = False) -> subprocess.CompletedProcess[str]:
     env = {**row.env, "PYTHONPATH": row.pythonpath} if row.pythonpath else dict(row.env)
-    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", _TIMER.format(module=row.module)]
+    command = [
+        sys.executable,
+        *(["-X", "importtime"] if importtime else []),
+        "-c",
+        _TIMER.format(module=row.module),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def _heaviest(stderr: str, top: int = 5) -> list[tuple[str, float]]:
-    found: list[tuple[str, float]] = []
+def _heaviest(stderr: str, module: str, top: int = 6) -> list[tuple[str, float]]:
+    """Where the import of ``module`` spends its time: self ms summed per top-level package.
+
+    ``-X importtime`` prints a module's imports before the module itself, so the block that
+    ends with ``module`` at depth 0 is exactly what importing it pulled in.
+    """
+    block: dict[str, float] = {}
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = (part.strip() for part in line.split(":", 1)[1].split("|"))
-        indent = len(line.rsplit("|", 1)[1]) - len(line.rsplit("|", 1)[1].lstrip())
-        if indent <= 1:  # a top-level import of the timed module
-            found.append((name, int(cumulative) / 1000))
-    return sorted(found, key=lambda item: -item[1])[:top]
+        self_us, _, raw_name = line.split(":", 1)[1].split("|")
+        name = raw_name.strip()
+        root = name.split(".", 1)[0]
+        block[root] = block.get(root, 0.0) + int(self_us) / 1000
+        if raw_name.startswith("  "):
+            continue
+        if name == module:
+            return sorted(block.items(), key=lambda item: -item[1])[:top]
+        block = {}
+    return []
 
 
 def run(root: Path, runs: int, progress: Callable[[str], None] = print) -> list[Row]:
     """Time every row ``runs`` times (interleaved), plus one ``-X importtime`` run per handler."""
     measured = rows(root)
-    for _ in range(1):  # warm the OS page cache; not recorded
-        for row in measured:
-            _run(row)
+    for row in measured:  # warm the OS page cache; not recorded
+        _run(row)
     for round_no in range(runs):
         for row in measured:
             if row.error:
@@ -150,5 +168,5 @@ def run(root: Path, runs: int, progress: Callable[[str], None] = print) -> list[
         progress(f"  cold start round {round_no + 1}/{runs} done")
     for row in measured:
         if not row.error:
-            row.heaviest = _heaviest(_run(row, importtime=True).stderr)
+            row.heaviest = _heaviest(_run(row, importtime=True).stderr, row.module)
     return measured

@@ -96,7 +96,9 @@ def fastpost(endpoint: str, concurrency: int, *, botocore_signing: bool = False)
             signer=signer,
         )
         if outcome.failed or outcome.gone:
-            raise RuntimeError(f"fastpost lost posts in a benchmark: {dict(list(outcome.failed.items())[:3])}")
+            raise RuntimeError(
+                f"fastpost lost posts in a benchmark: {dict(list(outcome.failed.items())[:3])}"
+            )
         return len(outcome.delivered)
 
     name = f"fastpost ({concurrency})" + (" + AWSRequest signing" if botocore_signing else "")

@@ -18,4 +18,5 @@ def describe() -> str:
     except OSError:
         pass
     cores = os.cpu_count() or 0
-    return f"{cores} cores, {model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cores} cores, {model}, {system}, Python {platform.python_version()}"

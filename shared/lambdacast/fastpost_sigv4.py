@@ -31,11 +31,11 @@ class Credentials(Protocol):
     """Frozen AWS credentials (botocore's ``ReadOnlyCredentials`` satisfies this)."""
 
     @property
-    def access_key(self) -> str:
+    def access_key(self) -> str | None:
         """The access key id."""
 
     @property
-    def secret_key(self) -> str:
+    def secret_key(self) -> str | None:
         """The secret access key."""
 
     @property
@@ -145,6 +145,8 @@ class FastSigner:
         service: str = SERVICE,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not credentials.access_key or not credentials.secret_key:
+            raise ValueError("credentials need an access key and a secret key to sign requests")
         self._access_key = credentials.access_key
         self._secret = credentials.secret_key.encode()
         self._token = credentials.token
