@@ -23,6 +23,7 @@ runs inside :func:`post_many` on its own thread, and it is rebuilt after a ``for
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
@@ -130,12 +131,18 @@ def _resolve_region(endpoint: str, region: str | None) -> str:
     return found
 
 
+@functools.cache
+def _default_credentials() -> Any:
+    """The credential chain of botocore, resolved once per process (it refreshes temporary ones)."""
+    import botocore.session  # noqa: PLC0415 - lazy: only when no credentials are passed
+
+    return botocore.session.get_session().get_credentials()
+
+
 def _freeze(credentials: Any) -> Credentials:
     """Freeze botocore ``Credentials`` (refreshing if due) or accept already-frozen ones."""
     if credentials is None:
-        import botocore.session  # noqa: PLC0415 - lazy: only when no credentials are passed
-
-        credentials = botocore.session.get_session().get_credentials()
+        credentials = _default_credentials()
         if credentials is None:
             raise ValueError("no AWS credentials found for signing management API posts")
     frozen = (

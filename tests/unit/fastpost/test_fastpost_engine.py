@@ -295,3 +295,21 @@ def test_the_fake_api_really_rejects_a_wrong_signature(
     # THEN the server's botocore check refused it, so the signature checks above can fail
     assert management_api.recorder.bad_signatures == ["a: signature mismatch"]
     assert outcome.failed == {"a": "HTTP 403 InvalidSignatureException: signature mismatch"}
+
+
+def test_without_explicit_credentials_the_botocore_chain_signs(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Lambda-style credentials in the environment only
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEMP_CREDENTIALS.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEMP_CREDENTIALS.secret_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", str(TEMP_CREDENTIALS.token))
+    fastpost._default_credentials.cache_clear()
+    try:
+        # WHEN a batch is posted without credentials=
+        outcome = post_many(management_api.endpoint, broadcast(["a"]), region=REGION, sleep=no_sleep)
+    finally:
+        fastpost._default_credentials.cache_clear()
+    # THEN botocore's chain supplied them and the server accepted the signature
+    assert outcome.delivered == ["a"]
+    assert management_api.recorder.bad_signatures == []
