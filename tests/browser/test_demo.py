@@ -37,7 +37,7 @@ def _expect_texts(demo: DemoPage, texts: list[str]) -> None:
 
 
 def test_two_pages_in_one_channel_exchange_messages_both_ways(
-    lambdacast: Any, open_demo: Callable[..., DemoPage], artifacts_dir: Path
+    open_demo: Callable[..., DemoPage], lambdacast: Any, artifacts_dir: Path
 ) -> None:
     # GIVEN two tabs subscribed to the same channel
     channel = _channel()
@@ -73,7 +73,7 @@ def test_two_pages_in_one_channel_exchange_messages_both_ways(
 
 
 def test_user_content_is_shown_as_text_never_as_html(
-    lambdacast: Any, open_demo: Callable[..., DemoPage]
+    open_demo: Callable[..., DemoPage], lambdacast: Any
 ) -> None:
     # GIVEN two tabs in one channel
     channel = _channel()
@@ -92,7 +92,7 @@ def test_user_content_is_shown_as_text_never_as_html(
 
 
 def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
-    lambdacast: Any, open_demo: Callable[..., DemoPage]
+    open_demo: Callable[..., DemoPage], lambdacast: Any
 ) -> None:
     # GIVEN a reader and a writer in one channel, and the reader's connection id
     from playwright.sync_api import expect
@@ -126,7 +126,7 @@ def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
 
 
 def test_an_oversized_publish_shows_the_servers_too_large_error(
-    lambdacast: Any, open_demo: Callable[..., DemoPage]
+    open_demo: Callable[..., DemoPage], lambdacast: Any
 ) -> None:
     # GIVEN a tab in a channel (the template's MaxDataBytes is 32768)
     from playwright.sync_api import expect
