@@ -178,7 +178,7 @@ class Gateway:
                 live.touch()
                 self._spawn(self._route(live, message.data), owner=live)
             elif message.type == WSMsgType.ERROR:
-                live.close_code = ws.close_code or 1011
+                live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011
                 live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
                 break
             else:  # CLOSE / CLOSING / CLOSED

@@ -40,6 +40,7 @@ class Invocation:
     cold: bool = False
     init_ms: float = 0.0
     label: str = ""
+    worker_pid: int = 0
 
     @property
     def ok(self) -> bool:
@@ -169,14 +170,18 @@ class FunctionPool:
                 init_ms = float(hello["init_ms"])
             started = time.perf_counter()
             status, result, failure = await self._run(worker, request_id, event)
-
-        def finished(status: str, result: Any, error: dict[str, Any] | None) -> Invocation:
-            duration = (time.perf_counter() - started) * 1000
-            return Invocation(
-                self.function.name, request_id, status, result, error, duration, cold, init_ms, label
-            )
-
-        return finished(status, result, failure)
+        return Invocation(
+            function=self.function.name,
+            request_id=request_id,
+            status=status,
+            result=result,
+            error=failure,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            cold=cold,
+            init_ms=init_ms,
+            label=label,
+            worker_pid=worker.process.pid,
+        )
 
     async def _run(
         self, worker: _Worker, request_id: str, event: dict[str, Any]
