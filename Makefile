@@ -14,6 +14,7 @@ help:
 	@echo "make test   - lint, validate the template, run every test"
 	@echo "make build  - sam build (python3.13 from pyenv when present)"
 	@echo "make bench  - benchmarks -> docs/benchmarks.md"
+	@echo "make web-config - web/config.json <- the deployed stack's WebSocketURL"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,18 @@ test: lint validate test-js
 
 dev: venv
 	$(BIN)/lambdacast local --template template.yaml --web-dir web
+
+# Point the demo at a deployed stack: web/config.json <- the stack's WebSocketURL output.
+# The stack name comes from samconfig.toml (CONFIG_ENV=prod for the prod one), or STACK=name.
+CONFIG_ENV ?= default
+web-config: venv
+	@$(BIN)/python -c 'import boto3, json, sys, tomllib; \
+	env, stack = sys.argv[1], sys.argv[2] or tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"]; \
+	outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", []); \
+	url = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "WebSocketURL"), None); \
+	url or sys.exit(f"stack {stack} has no WebSocketURL output (deployed yet?)"); \
+	open("web/config.json", "w").write(json.dumps({"webSocketUrl": url}, indent=2) + "\n"); \
+	print(f"web/config.json: webSocketUrl = {url} (stack {stack})")' '$(CONFIG_ENV)' '$(STACK)'
 
 bench: venv
 	$(BIN)/python -m bench

@@ -156,7 +156,7 @@ export class FakeServer {
  * the recorded 'state' and 'error' events.
  */
 export async function setup({ client: clientOptions = {}, server: serverOptions = {} } = {}) {
-  const { connect } = await import("../../lambdacast.js");
+  const { connect } = await import("../lambdacast.js");
   FakeWebSocket.reset();
   const clock = new FakeClock();
   const server = new FakeServer(serverOptions);
