@@ -116,8 +116,9 @@ class ThreadedFanout:
                 with lock:
                     result.gone.append(connection_id)
                 self._cleanup(connection_id)
-            except Exception:
-                log.warning("fan-out post to %s failed", connection_id, exc_info=True)
+            except Exception as exc:
+                # One line per failure, no traceback: a mass failure must not flood the logs.
+                log.warning("fan-out post to %s failed: %s", connection_id, exc)
                 with lock:
                     result.failed.append(connection_id)
             else:

@@ -216,3 +216,22 @@ def log_lines(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict[str, An
         return lines
 
     return read
+
+
+def seed_subscribers(dynamodb: Any, channel: str, connection_ids: list[str], *, ttl: int) -> None:
+    """Write many connections subscribed to one channel, fast (batched), in the store's item layout.
+
+    The store's own transactional subscribe is tested on its own; this only sets up fan-out tests.
+    """
+    items: list[dict[str, Any]] = []
+    for cid in connection_ids:
+        for pk, sk, extra in (
+            (f"CONN#{cid}", "META", {"connectedAt": {"N": "1795626612345"}, "subs": {"N": "1"}}),
+            (f"CHAN#{channel}", f"CONN#{cid}", {}),
+            (f"CONN#{cid}", f"CHAN#{channel}", {}),
+        ):
+            items.append({"pk": {"S": pk}, "sk": {"S": sk}, "ttl": {"N": str(ttl)}, **extra})
+    for start in range(0, len(items), 25):
+        chunk = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        response = dynamodb.batch_write_item(RequestItems={TABLE: chunk})
+        assert not response.get("UnprocessedItems")

@@ -1,0 +1,172 @@
+"""The DynamoDB store against moto, with the table built from template.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from core_support import TABLE, template_table
+from lambdacast.channels import ChannelStore
+from lambdacast.errors import TooManyChannels, UnknownConnection
+
+TTL = 1_900_000_000
+
+
+def connect(store: ChannelStore, cid: str, user: str | None = None) -> None:
+    store.put_connection(cid, connected_at=1_795_626_612_345, source_ip="203.0.113.24", user_id=user, ttl=TTL)
+
+
+def keys(dynamodb: Any) -> set[tuple[str, str]]:
+    return {(i["pk"]["S"], i["sk"]["S"]) for i in dynamodb.scan(TableName=TABLE)["Items"]}
+
+
+def test_the_table_comes_from_template_yaml(dynamodb: Any) -> None:
+    # GIVEN the table the fixture created WHEN described THEN its keys and billing match template.yaml
+    props = template_table()
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    assert table["KeySchema"] == props["KeySchema"]
+    assert table["BillingModeSummary"]["BillingMode"] == props["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+
+
+def test_subscribe_writes_both_sides_with_ttl_and_counts(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a connection WHEN it subscribes
+    connect(store, "A")
+    assert store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL) is True
+    # THEN both rows exist with the connection's TTL and the counter is 1
+    assert keys(dynamodb) == {("CONN#A", "META"), ("CHAN#lobby", "CONN#A"), ("CONN#A", "CHAN#lobby")}
+    for item in dynamodb.scan(TableName=TABLE)["Items"]:
+        assert item["ttl"]["N"] == str(TTL)
+    conn = store.get_connection("A")
+    assert conn is not None
+    assert conn.subs == 1
+
+
+def test_subscribe_twice_is_a_no_op(store: ChannelStore) -> None:
+    connect(store, "A")
+    store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
+    assert store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL) is False
+    conn = store.get_connection("A")
+    assert conn is not None
+    assert conn.subs == 1
+
+
+def test_subscribe_beyond_the_limit_raises_and_writes_nothing(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a connection holding 2 of 2 channels
+    connect(store, "A")
+    for ch in ("a", "b"):
+        store.subscribe("A", ch, max_channels=2, ttl_epoch=TTL)
+    before = keys(dynamodb)
+    # WHEN it subscribes to a third THEN TooManyChannels and the table is unchanged
+    with pytest.raises(TooManyChannels):
+        store.subscribe("A", "c", max_channels=2, ttl_epoch=TTL)
+    assert keys(dynamodb) == before
+
+
+def test_subscribe_of_an_unknown_connection_raises_and_writes_nothing(
+    store: ChannelStore, dynamodb: Any
+) -> None:
+    with pytest.raises(UnknownConnection):
+        store.subscribe("ghost", "lobby", max_channels=10, ttl_epoch=TTL)
+    assert keys(dynamodb) == set()
+
+
+def test_unsubscribe_removes_both_sides_and_decrements(store: ChannelStore, dynamodb: Any) -> None:
+    connect(store, "A")
+    store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
+    assert store.unsubscribe("A", "lobby") is True
+    assert keys(dynamodb) == {("CONN#A", "META")}
+    assert store.unsubscribe("A", "lobby") is False
+    conn = store.get_connection("A")
+    assert conn is not None
+    assert conn.subs == 0
+
+
+def test_unsubscribe_after_meta_expired_still_removes_the_rows(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a subscription whose connection META item has already expired (TTL)
+    connect(store, "A")
+    store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "CONN#A"}, "sk": {"S": "META"}})
+    # WHEN it unsubscribes THEN both rows go anyway
+    assert store.unsubscribe("A", "lobby") is True
+    assert keys(dynamodb) == set()
+
+
+def test_subscriber_pages_are_paginated_and_complete(store: ChannelStore) -> None:
+    # GIVEN 23 subscribers of one channel and a subscriber of another
+    ids = [f"C{n:02d}" for n in range(23)]
+    for cid in [*ids, "X"]:
+        connect(store, cid)
+    for cid in ids:
+        store.subscribe(cid, "lobby", max_channels=10, ttl_epoch=TTL)
+    store.subscribe("X", "other", max_channels=10, ttl_epoch=TTL)
+    store.next_seq("lobby")  # the SEQ item shares the partition but is not a subscriber
+    # WHEN read 5 per page
+    pages = list(store.subscriber_pages("lobby", page_size=5))
+    # THEN every subscriber comes exactly once, over several pages, and nobody else
+    assert len(pages) >= 5
+    assert sorted(c for page in pages for c in page) == ids
+
+
+def test_subscriber_pages_use_a_strongly_consistent_query(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a recorder of the Query parameters
+    seen: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.Query", lambda params, **_: seen.append(params)
+    )
+    # WHEN the subscribers are read
+    list(store.subscriber_pages("lobby"))
+    # THEN it was a consistent Query on the channel partition with begins_with(sk, 'CONN#')
+    assert len(seen) == 1
+    assert seen[0]["ConsistentRead"] is True
+    assert seen[0]["KeyConditionExpression"] == "pk = :pk AND begins_with(sk, :prefix)"
+    assert seen[0]["ExpressionAttributeValues"] == {":pk": {"S": "CHAN#lobby"}, ":prefix": {"S": "CONN#"}}
+
+
+def test_seq_is_an_atomic_counter(store: ChannelStore) -> None:
+    assert store.current_seq("lobby") == 0
+    assert [store.next_seq("lobby") for _ in range(3)] == [1, 2, 3]
+    assert store.current_seq("lobby") == 3
+    assert store.current_seq("other") == 0
+
+
+def test_remove_connection_deletes_everything_of_that_connection_only(
+    store: ChannelStore, dynamodb: Any
+) -> None:
+    # GIVEN A on 60 channels (more than two 25-item batches, both sides) and B on one of them
+    connect(store, "A")
+    connect(store, "B")
+    channels = [f"ch{n:02d}" for n in range(60)]
+    for ch in channels:
+        store.subscribe("A", ch, max_channels=100, ttl_epoch=TTL)
+    store.subscribe("B", "ch00", max_channels=100, ttl_epoch=TTL)
+    # WHEN A is removed
+    removed = store.remove_connection("A")
+    # THEN A's channels are reported and only B's items remain
+    assert sorted(removed) == channels
+    assert keys(dynamodb) == {("CONN#B", "META"), ("CONN#B", "CHAN#ch00"), ("CHAN#ch00", "CONN#B")}
+    # AND removing it again is harmless
+    assert store.remove_connection("A") == []
+
+
+def test_remove_connection_retries_unprocessed_items(
+    store: ChannelStore, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a batch_write_item that leaves every request unprocessed the first time
+    connect(store, "A")
+    store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
+    real = dynamodb.batch_write_item
+    calls: list[int] = []
+
+    def flaky(**kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            return {"UnprocessedItems": kwargs["RequestItems"]}
+        return real(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "batch_write_item", flaky)
+    # WHEN the connection is removed THEN the second attempt deletes everything
+    store.remove_connection("A")
+    assert len(calls) == 2
+    assert keys(dynamodb) == set()
