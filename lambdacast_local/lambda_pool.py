@@ -41,6 +41,7 @@ class Invocation:
     init_ms: float = 0.0
     label: str = ""
     worker_pid: int = 0
+    connection_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -181,6 +182,7 @@ class FunctionPool:
             init_ms=init_ms,
             label=label,
             worker_pid=worker.process.pid,
+            connection_id=_connection_id(event),
         )
 
     async def _run(
@@ -243,6 +245,11 @@ class FunctionPool:
         self._all.clear()
         self._idle.clear()
         await asyncio.gather(*(worker.stop(grace_s=0.5) for worker in workers))
+
+
+def _connection_id(event: dict[str, Any]) -> str:
+    context = event.get("requestContext")
+    return str(context.get("connectionId", "")) if isinstance(context, dict) else ""
 
 
 def new_id_uuid() -> str:

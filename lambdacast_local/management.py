@@ -63,16 +63,19 @@ class ManagementApi:
         return web.Response(status=200)
 
     async def get(self, request: web.Request) -> web.Response:
-        """GetConnection: ``ConnectedAt``, ``Identity {SourceIp, UserAgent}``, ``LastActiveAt``."""
+        """GetConnection: ``ConnectedAt``, ``Identity {SourceIp, UserAgent}``, ``LastActiveAt``.
+
+        The wire names are camelCase (the service model's locationName); boto3 shows them capitalised.
+        """
         found = await self._find(request)
         if isinstance(found, web.Response):
             return found
         info = found.info
         return web.json_response(
             {
-                "ConnectedAt": _iso(info.connected_at),
-                "Identity": {"SourceIp": info.source_ip, "UserAgent": info.user_agent},
-                "LastActiveAt": _iso(found.last_active_ms),
+                "connectedAt": _iso(info.connected_at),
+                "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
+                "lastActiveAt": _iso(found.last_active_ms),
             }
         )
 

@@ -19,6 +19,8 @@ def connect(event, context):
     query = event.get("queryStringParameters") or {}
     if query.get("refuse"):
         return {"statusCode": int(query["refuse"]), "body": "refused"}
+    if query.get("sleep"):
+        time.sleep(float(query["sleep"]))
     if query.get("crash"):
         raise RuntimeError("connect crashed")
     headers = {}
@@ -39,7 +41,9 @@ def echo(event, context):
         raise RuntimeError("echo crashed")
     if body == "sleep":
         time.sleep(10)
-    if body == "context":
+    if body == "whoami":
+        payload = ctx["connectionId"]
+    elif body == "context":
         payload = json.dumps(
             {
                 "function_name": context.function_name,
