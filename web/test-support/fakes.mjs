@@ -1,5 +1,6 @@
 // Test doubles for the client's injectable parts: a clock with timers, and a WebSocket class.
 // No test lives here; the *.test.mjs files import these.
+import { connect } from "../lambdacast.js";
 
 /** Let every pending promise callback run (setImmediate runs after the microtask queue drains). */
 export function settle() {
@@ -156,7 +157,6 @@ export class FakeServer {
  * the recorded 'state' and 'error' events.
  */
 export async function setup({ client: clientOptions = {}, server: serverOptions = {} } = {}) {
-  const { connect } = await import("../lambdacast.js");
   FakeWebSocket.reset();
   const clock = new FakeClock();
   const server = new FakeServer(serverOptions);
