@@ -189,3 +189,18 @@ def test_jwks_without_usable_keys_refuses_as_key_unavailable(
     reason = refusal(jwks_settings, mint_rs256(keys))
     # THEN it is refused
     assert reason in {"key_unavailable", "unknown_key"}
+
+
+def test_unknown_kids_do_not_hammer_the_jwks(
+    jwks_settings: AuthSettings, jwks_server: JwksServer, keys: SigningKeys
+) -> None:
+    # GIVEN a warm cache (one good token verified)
+    JwtVerifier(jwks_settings).verify(mint_rs256(keys))
+    # WHEN an attacker sends twenty tokens, each naming a different unknown kid
+    for i in range(20):
+        token = jwt.encode(
+            claims(iss=ISSUER, aud=AUDIENCE), keys.other_rsa, algorithm="RS256", headers={"kid": f"rogue-{i}"}
+        )
+        assert refusal(jwks_settings, token) == "unknown_key"
+    # THEN the JWKS endpoint is asked at most once more (PyJWT's refetch cooldown), not twenty times
+    assert len(jwks_server.hits) <= 2
