@@ -248,9 +248,8 @@ class JwtVerifier:
         if self._settings.secret_parameter:
             return _secret(self._settings.secret_parameter, self._settings.secret_max_age_seconds)
         assert self._settings.jwks_url is not None  # guaranteed by AuthSettings._validate
-        return _jwks_client(
-            self._settings.jwks_url, self._settings.jwks_cache_seconds
-        ).get_signing_key_from_jwt(token)
+        client = _jwks_client(self._settings.jwks_url, self._settings.jwks_cache_seconds)
+        return client.get_signing_key_from_jwt(token)
 
 
 def _refusal_reason(exc: Exception) -> str:
