@@ -6,11 +6,16 @@ Configuration comes from the Powertools environment variables the template sets
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Final
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 SERVICE: Final = os.environ.get("POWERTOOLS_SERVICE_NAME") or "lambdacast"
 NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "lambdacast"
@@ -18,7 +23,50 @@ NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "lambdacast
 # Explicit defaults: a metrics flush without a namespace would raise out of the handler.
 logger: Final = Logger(service=SERVICE)
 metrics: Final = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer: Final = Tracer(service=SERVICE)
+
+_tracer: Tracer | None = None
+_tracer_lock = threading.Lock()
+
+
+def get_tracer() -> Tracer:
+    """Return the Powertools Tracer, created on first use.
+
+    Creating a Tracer imports the X-Ray SDK, which builds a botocore X-Ray client at import
+    (about as long as importing boto3 itself). Deferring it keeps handler import small; with
+    ``POWERTOOLS_TRACE_DISABLED`` the cost is never paid.
+    """
+    global _tracer  # noqa: PLW0603 - one tracer per process, created lazily
+    with _tracer_lock:
+        if _tracer is None:
+            _tracer = Tracer(service=SERVICE)
+        return _tracer
+
+
+def _tracing_disabled() -> bool:
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in {"1", "true"}
+
+
+def trace_handler(func: Handler) -> Handler:
+    """Trace a Lambda handler with Powertools' ``capture_lambda_handler``, creating the Tracer lazily.
+
+    Args:
+        func: The handler.
+
+    Returns:
+        The handler, traced (responses are not captured: they carry no information here).
+    """
+    traced: Callable[..., Any] | None = None
+
+    @functools.wraps(func)
+    def wrapper(event: Any, context: Any) -> Any:
+        nonlocal traced
+        if _tracing_disabled():
+            return func(event, context)
+        if traced is None:
+            traced = get_tracer().capture_lambda_handler(func, capture_response=False)
+        return traced(event, context)
+
+    return wrapper  # type: ignore[return-value]
 
 CONNECTIONS: Final = "Connections"
 CONNECTIONS_REFUSED: Final = "ConnectionsRefused"
