@@ -144,7 +144,7 @@ function join(name) {
   subscription = client.subscribe(name, (message) => addMessage(message, client.connectionId));
   subscription.ready.then(
     () => addSystemLine(`You joined #${name}.`),
-    (err) => addSystemLine(`Could not join #${name}: ${err.code} — ${err.message}`, "error"),
+    (err) => err.fromServer && addSystemLine(`Could not join #${name}: ${err.code} — ${err.message}`, "error"),
   );
 }
 

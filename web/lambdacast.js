@@ -379,7 +379,7 @@ export class Client {
       () =>
         this._attemptFailed(
           epoch,
-          new LambdacastError("connect_timeout", `no connection to ${this.url} within ${this.options.connectTimeout} ms`),
+          new LambdacastError("connect_timeout", `no connection within ${this.options.connectTimeout} ms`),
         ),
       this.options.connectTimeout,
     );
@@ -460,7 +460,8 @@ export class Client {
     const code = event?.code ?? 1006;
     const reason = event?.reason ? ` (${event.reason})` : "";
     const what = this._connected ? "the connection closed" : `could not connect to ${this.url}`;
-    this._lose(new LambdacastError(this._connected ? "connection_lost" : "connect_failed", `${what}: code ${code}${reason}`, { closeCode: code }));
+    const errorCode = this._connected ? "connection_lost" : "connect_failed";
+    this._lose(new LambdacastError(errorCode, `${what} (close code ${code}${reason})`, { closeCode: code }));
   }
 
   /** The current socket is gone (closed, dead or failed): clean up and schedule the next attempt. */
@@ -494,7 +495,8 @@ export class Client {
       this._shutdown(
         new LambdacastError(
           "connect_failed",
-          `gave up after ${this._failures} failed attempt${this._failures === 1 ? "" : "s"} to connect to ${this.url}: ${error.message}`,
+          `gave up after ${this._failures} failed attempt${this._failures === 1 ? "" : "s"} to connect to ${this.url} ` +
+            `(last error: ${error.code}${error.closeCode === undefined ? `: ${error.message}` : `, close code ${error.closeCode}`})`,
           { cause: error },
         ),
       );

@@ -152,7 +152,9 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_wrong_url_ends_in_a_clear_error_state(open_demo: Callable[..., DemoPage]) -> None:
+def test_a_wrong_url_ends_in_a_clear_error_state(
+    open_demo: Callable[..., DemoPage], artifacts_dir: Path
+) -> None:
     # GIVEN a URL where nothing listens, and the demo allowed two attempts
     from playwright.sync_api import expect
 
@@ -168,3 +170,4 @@ def test_a_wrong_url_ends_in_a_clear_error_state(open_demo: Callable[..., DemoPa
         f"gave up after 2 failed attempts to connect to {url}"
     )
     expect(demo.page.locator("#send")).to_be_disabled()
+    demo.page.screenshot(path=str(artifacts_dir / "demo-wrong-url.png"))
