@@ -103,7 +103,8 @@ def test_inline_code_is_refused_naming_the_function(tmp_path):
     path = _write(
         tmp_path,
         "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
-        "    Properties:\n      Runtime: python3.13\n      Handler: index.handler\n      InlineCode: 'x = 1'\n",
+        "    Properties:\n      Runtime: python3.13\n      Handler: index.handler\n"
+        "      InlineCode: 'x = 1'\n",
     )
     # THEN the error names it
     with pytest.raises(TemplateError, match="F: InlineCode"):
