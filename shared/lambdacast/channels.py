@@ -13,6 +13,7 @@ The low-level client is used (not the resource layer): fewer objects per call on
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ class ChannelStore:
         table_name: The table.
         client: A DynamoDB client; one is created (and kept) on first use when omitted.
         sleep: Sleep function for the unprocessed-items backoff (replaceable in tests).
+        max_pool_connections: HTTP pool of the client created here; 410 cleanups run on the
+            fan-out threads, so match the fan-out concurrency.
     """
 
     def __init__(
@@ -70,19 +73,32 @@ class ChannelStore:
         client: DynamoDBClient | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        max_pool_connections: int = 10,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self._sleep = sleep
+        self._max_pool_connections = max_pool_connections
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> DynamoDBClient:
         """The DynamoDB client (created lazily: importing boto3 is a large share of a cold start)."""
-        if self._client is None:
-            import boto3  # noqa: PLC0415 - deferred on purpose, see above
+        if self._client is not None:
+            return self._client
+        with self._lock:
+            if self._client is None:
+                import boto3  # noqa: PLC0415 - deferred on purpose, see above
+                from botocore.config import Config  # noqa: PLC0415
 
-            self._client = boto3.client("dynamodb")
-        return self._client
+                config = Config(
+                    max_pool_connections=self._max_pool_connections,
+                    retries={"mode": "standard", "total_max_attempts": 4},
+                    connect_timeout=3,
+                    read_timeout=5,
+                )
+                self._client = boto3.client("dynamodb", config=config)
+            return self._client
 
     # -- connections -------------------------------------------------------------------------------
 

@@ -50,7 +50,9 @@ class Runtime:
         self, settings: Settings, *, store: ChannelStore | None = None, transport: Transport | None = None
     ) -> None:
         self.settings = settings
-        self.store = store or ChannelStore(settings.table_name)
+        self.store = store or ChannelStore(
+            settings.table_name, max_pool_connections=settings.fanout_concurrency + 4
+        )
         self._transport = transport
         self._transports: dict[str, Transport] = {}
         self._fanouts: dict[str, Broadcaster] = {}

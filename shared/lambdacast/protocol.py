@@ -195,6 +195,18 @@ def _parse_publish(obj: dict[str, Any], frame_id: str | None, limits: Limits) ->
 ACTIONS: Final = ("hello", "subscribe", "unsubscribe", "publish", "ping")
 
 
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
 def parse_frame(text: str | None, limits: Limits, *, binary: bool = False) -> Request:
     """Parse one client frame.
 
@@ -216,9 +228,7 @@ def parse_frame(text: str | None, limits: Limits, *, binary: bool = False) -> Re
         raise InvalidJson('The frame is empty; send a JSON object such as {"action":"ping"}.')
     obj = _decode(text)
     if not isinstance(obj, dict):
-        raise ProtocolError(
-            f'A frame must be a JSON object with an "action" string, not a JSON {type(obj).__name__}.'
-        )
+        raise ProtocolError(f'A frame must be a JSON object with an "action" string, not {_json_kind(obj)}.')
     frame_id = _frame_id(obj)
     action = obj.get("action")
     if not isinstance(action, str):

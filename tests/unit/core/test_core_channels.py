@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from core_support import TABLE, template_table
 from lambdacast.channels import ChannelStore
+from lambdacast.config import Settings
 from lambdacast.errors import TooManyChannels, UnknownConnection
+from lambdacast.handlers import Runtime
 
 TTL = 1_900_000_000
 
@@ -170,3 +172,12 @@ def test_remove_connection_retries_unprocessed_items(
     store.remove_connection("A")
     assert len(calls) == 2
     assert keys(dynamodb) == set()
+
+
+def test_the_deployed_store_client_has_a_pool_for_cleanups_on_fanout_threads() -> None:
+    # GIVEN the runtime the handlers build from settings (fan-out concurrency 96)
+    runtime = Runtime(Settings(table_name=TABLE, fanout_concurrency=96))
+    # WHEN its DynamoDB client is created THEN its pool is at least the fan-out concurrency
+    config = runtime.store.client.meta.config
+    assert config.max_pool_connections >= 96
+    assert config.retries["mode"] == "standard"
