@@ -71,7 +71,8 @@ function setState(state, info = {}) {
   } else if (state === "closed") {
     ui.detail.textContent = info.error ? `Stopped: ${info.error.message}` : "Closed.";
   } else if (info.error) {
-    const wait = info.delay !== undefined ? ` Retrying in ${(info.delay / 1000).toFixed(1)} s (attempt ${info.attempt}).` : "";
+    const wait =
+      info.delay !== undefined ? ` Retrying in ${(info.delay / 1000).toFixed(1)} s (attempt ${info.attempt}).` : "";
     ui.detail.textContent = `${info.error.message}.${wait}`;
   }
 }
@@ -89,7 +90,7 @@ function addSystemLine(text, kind = "info") {
 function addMessage(message, ownConnectionId) {
   const data = message.data;
   const isChat = data !== null && typeof data === "object" && typeof data.text === "string";
-  const name = isChat && typeof data.name === "string" && data.name ? data.name : message.from?.userId ?? "anonymous";
+  const name = isChat && typeof data.name === "string" && data.name ? data.name : (message.from?.userId ?? "anonymous");
   const text = isChat ? data.text : JSON.stringify(data);
   const mine = message.from?.connectionId && message.from.connectionId === ownConnectionId;
 
@@ -100,7 +101,15 @@ function addMessage(message, ownConnectionId) {
   avatar.setAttribute("aria-hidden", "true");
   const body = el("div", "bubble");
   const meta = el("div", "meta");
-  meta.append(el("span", "author", name), el("time", "time", new Date(message.ts || Date.now()).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })), el("span", "seq", `#${message.seq}`));
+  meta.append(
+    el("span", "author", name),
+    el(
+      "time",
+      "time",
+      new Date(message.ts || Date.now()).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    ),
+    el("span", "seq", `#${message.seq}`),
+  );
   body.append(meta, el("p", "text", text));
   item.append(avatar, body);
   ui.messages.append(item);

@@ -101,7 +101,12 @@ export interface ConnectOptions {
 }
 
 export declare const DEFAULTS: Readonly<
-  Required<Omit<ConnectOptions, "protocols" | "token" | "getToken" | "backoff" | "WebSocket" | "timers" | "now" | "random" | "onlineTarget">> & {
+  Required<
+    Omit<
+      ConnectOptions,
+      "protocols" | "token" | "getToken" | "backoff" | "WebSocket" | "timers" | "now" | "random" | "onlineTarget"
+    >
+  > & {
     backoff: Readonly<BackoffPolicy>;
   }
 >;

@@ -486,20 +486,21 @@ export class Client {
       entry.subscribed = false;
       entry.op = null;
     }
-    this._rejectPending(new LambdacastError("connection_lost", `the connection was lost under the request: ${error.message}`));
+    this._rejectPending(
+      new LambdacastError("connection_lost", `the connection was lost under the request: ${error.message}`),
+    );
     if (this.state === "closed") return;
     if (!hadSession) this._failures += 1;
     this._emit("error", error);
     const limit = this._everOpen ? this.options.maxReconnectAttempts : this.options.maxConnectAttempts;
     if (this._failures >= limit) {
-      this._shutdown(
-        new LambdacastError(
-          "connect_failed",
-          `gave up after ${this._failures} failed attempt${this._failures === 1 ? "" : "s"} to connect to ${this.url} ` +
-            `(last error: ${error.code}${error.closeCode === undefined ? `: ${error.message}` : `, close code ${error.closeCode}`})`,
-          { cause: error },
-        ),
-      );
+      const attempts = `${this._failures} failed attempt${this._failures === 1 ? "" : "s"}`;
+      const last =
+        error.closeCode === undefined
+          ? `${error.code}: ${error.message}`
+          : `${error.code}, close code ${error.closeCode}`;
+      const message = `gave up after ${attempts} to connect to ${this.url} (last error: ${last})`;
+      this._shutdown(new LambdacastError("connect_failed", message, { cause: error }));
       return;
     }
     const delay = backoffDelay(this._retryIndex, this.options.backoff, this._random);
@@ -573,7 +574,10 @@ export class Client {
         if (epoch !== this._epoch) return;
         if (err.fromServer) return this._armHeartbeat();
         this._lose(
-          new LambdacastError("heartbeat_timeout", `no pong within ${this.options.heartbeatTimeout} ms: the connection is dead`),
+          new LambdacastError(
+            "heartbeat_timeout",
+            `no pong within ${this.options.heartbeatTimeout} ms: the connection is dead`,
+          ),
         );
       },
     );
@@ -583,8 +587,11 @@ export class Client {
 
   _request(frame, timeout = this.options.requestTimeout) {
     return new Promise((resolve, reject) => {
-      if (!this._connected) {
-        reject(new LambdacastError("connection_lost", `not connected; ${frame.action} not sent`, { action: frame.action }));
+      // A browser's send() on a CLOSING socket drops the data silently: treat it as gone.
+      if (!this._connected || this._ws.readyState !== OPEN) {
+        reject(
+          new LambdacastError("connection_lost", `not connected; ${frame.action} not sent`, { action: frame.action }),
+        );
         return;
       }
       this._nextId += 1;
@@ -604,7 +611,9 @@ export class Client {
       } catch (err) {
         this._clearTimeout(timer);
         this._pending.delete(id);
-        reject(new LambdacastError("connection_lost", `could not send ${frame.action}: ${err.message}`, { cause: err }));
+        reject(
+          new LambdacastError("connection_lost", `could not send ${frame.action}: ${err.message}`, { cause: err }),
+        );
       }
     });
   }
@@ -614,7 +623,12 @@ export class Client {
     this._pending.clear();
     for (const request of pending) {
       this._clearTimeout(request.timer);
-      request.reject(Object.assign(new LambdacastError(error.code, error.message), { action: request.action, channel: request.channel }));
+      request.reject(
+        Object.assign(new LambdacastError(error.code, error.message), {
+          action: request.action,
+          channel: request.channel,
+        }),
+      );
     }
   }
 
@@ -721,7 +735,9 @@ export class Client {
     if (this._channels.get(entry.channel) !== entry) return;
     this._channels.delete(entry.channel);
     if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
-    const gone = new LambdacastError("unsubscribed", "unsubscribed before the server confirmed", { channel: entry.channel });
+    const gone = new LambdacastError("unsubscribed", "unsubscribed before the server confirmed", {
+      channel: entry.channel,
+    });
     for (const waiter of entry.waiters.splice(0)) waiter.reject(gone);
   }
 
@@ -771,7 +787,7 @@ export class Client {
   // ---- publish queue ------------------------------------------------------------------------
 
   _canPublish(channel) {
-    if (!this._sessionOpen) return false;
+    if (!this._sessionOpen || this._ws.readyState !== OPEN) return false;
     const entry = this._channels.get(channel);
     return !entry || (entry.subscribed && !entry.op) || entry.handlers.size === 0;
   }
@@ -817,5 +833,13 @@ export function connect(url, options = {}) {
   return new Client(url, options);
 }
 
-const lambdacast = Object.freeze({ connect, Client, LambdacastError, SeqOrderer, backoffDelay, DEFAULTS, PROTOCOL_VERSION });
+const lambdacast = Object.freeze({
+  connect,
+  Client,
+  LambdacastError,
+  SeqOrderer,
+  backoffDelay,
+  DEFAULTS,
+  PROTOCOL_VERSION,
+});
 export default lambdacast;

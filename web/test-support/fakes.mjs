@@ -36,7 +36,9 @@ export class FakeClock {
     const target = this.time + ms;
     await settle();
     for (;;) {
-      const due = [...this._timers.values()].filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.handle - b.handle);
+      const due = [...this._timers.values()]
+        .filter((t) => t.at <= target)
+        .sort((a, b) => a.at - b.at || a.handle - b.handle);
       if (due.length === 0) break;
       const timer = due[0];
       this._timers.delete(timer.handle);
@@ -134,7 +136,13 @@ export class FakeServer {
     this.answered.set(ws, ws.sent.length);
     for (const f of todo) {
       if (f.action === "hello") {
-        ws.reply(f, { type: "welcome", connectionId: `conn-${FakeWebSocket.instances.indexOf(ws)}`, userId: null, protocol: 1, limits: { maxDataBytes: 32768, maxChannels: 100 } });
+        ws.reply(f, {
+          type: "welcome",
+          connectionId: `conn-${FakeWebSocket.instances.indexOf(ws)}`,
+          userId: null,
+          protocol: 1,
+          limits: { maxDataBytes: 32768, maxChannels: 100 },
+        });
       } else if (f.action === "subscribe") {
         const code = this.refuse.get(f.channel);
         if (code) ws.reply(f, { type: "error", code, message: `subscribe refused: ${code}` });

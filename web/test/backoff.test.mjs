@@ -16,8 +16,14 @@ test("full jitter spreads each delay over [0, ceiling)", () => {
   // GIVEN the bottom and the middle of the random range
   // WHEN the fourth retry's delay is computed
   // THEN the delay is the random fraction of the 8 s ceiling
-  assert.equal(backoffDelay(3, DEFAULTS.backoff, () => 0), 0);
-  assert.equal(backoffDelay(3, DEFAULTS.backoff, () => 0.5), 4000);
+  assert.equal(
+    backoffDelay(3, DEFAULTS.backoff, () => 0),
+    0,
+  );
+  assert.equal(
+    backoffDelay(3, DEFAULTS.backoff, () => 0.5),
+    4000,
+  );
 });
 
 test("base, factor and cap are configurable", () => {

@@ -14,11 +14,17 @@ test("subscribing again while the unsubscribe is in flight ends subscribed, one 
   const again = t.client.subscribe("lobby", () => {});
   await settle();
   // THEN no subscribe races the unsubscribe on the wire
-  assert.deepEqual(ws.sent.map((f) => f.action), ["hello", "subscribe", "unsubscribe"]);
+  assert.deepEqual(
+    ws.sent.map((f) => f.action),
+    ["hello", "subscribe", "unsubscribe"],
+  );
   // AND once the unsubscribe is answered, the subscribe follows and the new subscription is ready
   t.server.serve(ws);
   await settle();
-  assert.deepEqual(ws.sent.map((f) => f.action), ["hello", "subscribe", "unsubscribe", "subscribe"]);
+  assert.deepEqual(
+    ws.sent.map((f) => f.action),
+    ["hello", "subscribe", "unsubscribe", "subscribe"],
+  );
   t.server.serve(ws);
   await again.ready;
 });

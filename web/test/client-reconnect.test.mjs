@@ -19,7 +19,10 @@ test("after a drop the client waits a jittered backoff, reconnects, resubscribes
   assert.equal(FakeWebSocket.instances.length, 2);
   // AND the new socket sends hello and subscribe again, and the state is open
   const second = await openSession(t);
-  assert.deepEqual(second.sent.map((f) => f.action), ["hello", "subscribe"]);
+  assert.deepEqual(
+    second.sent.map((f) => f.action),
+    ["hello", "subscribe"],
+  );
   assert.equal(second.lastSent("subscribe").channel, "lobby");
   assert.equal(t.client.state, "open");
 });
@@ -53,13 +56,25 @@ test("getToken is called for every attempt and its token goes in the token query
   await settle();
   // THEN each socket URL carries a fresh token, and the base URL is kept
   const urls = FakeWebSocket.instances.map((ws) => new URL(ws.url));
-  assert.deepEqual(urls.map((u) => u.searchParams.get("token")), ["tok-1", "tok-2"]);
-  assert.deepEqual(urls.map((u) => u.pathname), ["/dev", "/dev"]);
+  assert.deepEqual(
+    urls.map((u) => u.searchParams.get("token")),
+    ["tok-1", "tok-2"],
+  );
+  assert.deepEqual(
+    urls.map((u) => u.pathname),
+    ["/dev", "/dev"],
+  );
 });
 
 test("a getToken that throws counts as a failed attempt and is reported as token_error", async () => {
   // GIVEN a getToken whose backend is down
-  const t = await setup({ client: { getToken: async () => { throw new Error("503 from /token"); } } });
+  const t = await setup({
+    client: {
+      getToken: async () => {
+        throw new Error("503 from /token");
+      },
+    },
+  });
   // WHEN the client tries to connect
   await settle();
   // THEN no socket is opened, the error says why, and a retry is scheduled

@@ -11,8 +11,17 @@ test("connecting sends hello and the subscriptions, then reports open with the c
   // WHEN the socket opens and the server answers
   const ws = await openSession(t);
   // THEN hello and subscribe went out with ids, and the state went connecting -> open
-  assert.deepEqual(ws.sent.map((f) => [f.action, typeof f.id]), [["hello", "string"], ["subscribe", "string"]]);
-  assert.deepEqual(t.states.map((s) => s.state), ["connecting", "open"]);
+  assert.deepEqual(
+    ws.sent.map((f) => [f.action, typeof f.id]),
+    [
+      ["hello", "string"],
+      ["subscribe", "string"],
+    ],
+  );
+  assert.deepEqual(
+    t.states.map((s) => s.state),
+    ["connecting", "open"],
+  );
   assert.equal(t.client.connectionId, "conn-0");
   assert.deepEqual(t.client.limits, { maxDataBytes: 32768, maxChannels: 100 });
 });
@@ -44,7 +53,11 @@ test("a publish refused by the server rejects with the server's code and message
   // WHEN the server answers the publish with a too_large error
   const publish = t.client.publish("lobby", "x".repeat(40000));
   await settle();
-  ws.reply(ws.lastSent("publish"), { type: "error", code: "too_large", message: "data is 40002 bytes; the limit is 32768" });
+  ws.reply(ws.lastSent("publish"), {
+    type: "error",
+    code: "too_large",
+    message: "data is 40002 bytes; the limit is 32768",
+  });
   // THEN the promise rejects with a LambdacastError carrying that code
   await assert.rejects(publish, (err) => {
     assert.ok(err instanceof LambdacastError);
@@ -62,7 +75,10 @@ test("a request with no reply rejects with code timeout once its timeout runs ou
   await openSession(t);
   // WHEN a publish gets no answer for 5 s
   const publish = t.client.publish("lobby", "hello?");
-  const outcome = publish.then(() => "resolved", (err) => err);
+  const outcome = publish.then(
+    () => "resolved",
+    (err) => err,
+  );
   await t.clock.advance(4999);
   assert.equal(await Promise.race([outcome, Promise.resolve("pending")]), "pending");
   await t.clock.advance(1);
@@ -92,7 +108,10 @@ test("an error frame without an id is reported on the 'error' event", async () =
   // WHEN the server sends an unsolicited error frame
   ws.receive({ type: "error", code: "invalid_json", message: "the frame is not JSON" });
   // THEN the app hears it with the server's code
-  assert.deepEqual(t.errors.map((e) => e.code), ["invalid_json"]);
+  assert.deepEqual(
+    t.errors.map((e) => e.code),
+    ["invalid_json"],
+  );
 });
 
 test("a subscription the server refuses rejects its ready promise with the server's code", async () => {

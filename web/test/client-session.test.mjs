@@ -3,7 +3,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FakeWebSocket, openSession, settle, setup } from "../test-support/fakes.mjs";
 
-const message = (channel, seq, data = `m${seq}`) => ({ type: "message", channel, seq, data, from: { connectionId: "x", userId: null }, ts: 0 });
+const message = (channel, seq, data = `m${seq}`) => ({
+  type: "message",
+  channel,
+  seq,
+  data,
+  from: { connectionId: "x", userId: null },
+  ts: 0,
+});
 
 test("after 60 s without traffic the client pings, and a pong keeps the socket", async () => {
   // GIVEN an open client
@@ -63,13 +70,22 @@ test("publishes made while reconnecting wait and go out after the resubscribe", 
   second.accept();
   await settle();
   // THEN nothing is published before the subscribe is confirmed
-  assert.deepEqual(second.sent.map((f) => f.action), ["hello", "subscribe"]);
+  assert.deepEqual(
+    second.sent.map((f) => f.action),
+    ["hello", "subscribe"],
+  );
   t.server.serve(second);
   await settle();
   // AND then both go out, in order, and resolve with their acks
-  assert.deepEqual(second.sent.filter((f) => f.action === "publish").map((f) => f.data), ["a", "b"]);
+  assert.deepEqual(
+    second.sent.filter((f) => f.action === "publish").map((f) => f.data),
+    ["a", "b"],
+  );
   t.server.serve(second);
-  assert.deepEqual((await Promise.all(acks)).map((a) => a.seq), [1, 2]);
+  assert.deepEqual(
+    (await Promise.all(acks)).map((a) => a.seq),
+    [1, 2],
+  );
 });
 
 test("past maxQueue, publishes reject at once with queue_full", async () => {
@@ -82,7 +98,10 @@ test("past maxQueue, publishes reject at once with queue_full", async () => {
   // THEN the third rejects clearly and the first two are still sent once open
   await assert.rejects(third, (err) => err.code === "queue_full" && /maxQueue 2/.test(err.message));
   const ws = await openSession(t);
-  assert.deepEqual(ws.sent.filter((f) => f.action === "publish").map((f) => f.data), [1, 2]);
+  assert.deepEqual(
+    ws.sent.filter((f) => f.action === "publish").map((f) => f.data),
+    [1, 2],
+  );
   t.server.autoAck = true;
   t.server.serve(ws);
   assert.equal((await Promise.all(queued)).length, 2);
@@ -97,7 +116,10 @@ test("a publish right after subscribe waits for the subscribe to be confirmed", 
   const ack = t.client.publish("news", "first!");
   await settle();
   // THEN only the subscribe is on the wire until its reply arrives
-  assert.deepEqual(ws.sent.slice(1).map((f) => f.action), ["subscribe"]);
+  assert.deepEqual(
+    ws.sent.slice(1).map((f) => f.action),
+    ["subscribe"],
+  );
   t.server.serve(ws);
   await settle();
   t.server.serve(ws);
@@ -206,7 +228,9 @@ test("a throwing onMessage does not stop other subscribers and is reported", asy
   // GIVEN two subscriptions to lobby, the first of which throws
   const t = await setup();
   const seen = [];
-  t.client.subscribe("lobby", () => { throw new Error("app bug"); });
+  t.client.subscribe("lobby", () => {
+    throw new Error("app bug");
+  });
   t.client.subscribe("lobby", (m) => seen.push(m.seq));
   const ws = await openSession(t);
   // WHEN a message arrives
@@ -214,4 +238,23 @@ test("a throwing onMessage does not stop other subscribers and is reported", asy
   // THEN the second still gets it and the error is reported as handler_error
   assert.deepEqual(seen, [1]);
   assert.equal(t.errors.at(-1).code, "handler_error");
+});
+
+test("a publish made while the socket is closing waits in the queue instead of being dropped", async () => {
+  // GIVEN an open client whose socket has started closing (the close event has not arrived yet)
+  const t = await setup({ server: { autoAck: true } });
+  t.client.subscribe("lobby", () => {});
+  const first = await openSession(t);
+  first.readyState = 2;
+  // WHEN the app publishes
+  const ack = t.client.publish("lobby", "during close");
+  await settle();
+  // THEN nothing is written to the closing socket
+  assert.equal(first.lastSent("publish"), undefined);
+  // AND once the close lands and the client reconnects, the publish goes out and is acked
+  first.drop(1006);
+  await t.clock.advance(t.states.at(-1).delay);
+  const second = await openSession(t);
+  t.server.serve(second);
+  assert.equal((await ack).seq, 1);
 });

@@ -43,7 +43,13 @@ test("duplicates of delivered or held messages are dropped", () => {
   // WHEN 1 and 3 arrive again
   const again = [orderer.push(msg(1)), orderer.push(msg(3))];
   // THEN both are reported as duplicates and nothing is delivered
-  assert.deepEqual(again.map((r) => [r.duplicate, seqs(r)]), [[true, []], [true, []]]);
+  assert.deepEqual(
+    again.map((r) => [r.duplicate, seqs(r)]),
+    [
+      [true, []],
+      [true, []],
+    ],
+  );
   // AND the held 3 is delivered once when 2 arrives
   assert.deepEqual(seqs(orderer.push(msg(2))), [2, 3]);
 });
