@@ -1,0 +1,110 @@
+"""FastBroadcaster: the fast transport behind the core's Broadcaster interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastpost_fake_api import CREDENTIALS, REGION, FakeManagementApi, RecordingSleep
+from lambdacast.fanout import Broadcaster
+from lambdacast.fastpost import FastBroadcaster
+
+FRAME = b'{"type":"message","channel":"lobby","seq":7,"data":1}'
+
+
+def make(api: FakeManagementApi, sleep: RecordingSleep, on_gone: list[str]) -> FastBroadcaster:
+    return FastBroadcaster(
+        api.endpoint,
+        concurrency=4,
+        on_gone=on_gone.append,
+        region=REGION,
+        credentials=CREDENTIALS,
+        sleep=sleep,
+        max_attempts=2,
+    )
+
+
+def test_pages_are_posted_skipping_the_publisher_and_gone_rows_are_removed(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN two pages of subscribers: one stale, one the publisher itself
+    removed: list[str] = []
+    broadcaster: Broadcaster = make(management_api, no_sleep, removed)
+    pages = [["a", "gone-b", "publisher"], ["c", "err1-d"]]
+    # WHEN the frame is broadcast without echo
+    result = broadcaster.broadcast(iter(pages), FRAME, skip=frozenset({"publisher"}))
+    # THEN every other subscriber got it once, and only the stale one was cleaned up
+    assert sorted(management_api.recorder.delivered) == ["a", "c", "err1-d"]
+    assert all(bodies == [FRAME] for bodies in management_api.recorder.delivered.values())
+    assert "publisher" not in management_api.recorder.attempts
+    assert removed == ["gone-b"]
+    assert (result.delivered, result.gone, result.failed, result.retries, result.recipients) == (
+        3,
+        ["gone-b"],
+        [],
+        1,
+        4,
+    )
+
+
+def test_an_id_on_two_pages_is_posted_once(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN overlapping pages
+    # WHEN broadcast
+    result = make(management_api, no_sleep, []).broadcast([["a", "b"], ["b", "c", "c"]], FRAME)
+    # THEN each id was posted exactly once
+    assert management_api.recorder.attempts == {"a": 1, "b": 1, "c": 1}
+    assert (result.delivered, result.recipients) == (3, 3)
+
+
+def test_failures_are_counted_and_a_failing_cleanup_does_not_stop_the_broadcast(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN a refused recipient, a gone one whose cleanup raises, and a healthy one
+    def explode(connection_id: str) -> None:
+        raise RuntimeError(f"DynamoDB is down while removing {connection_id}")
+
+    broadcaster = FastBroadcaster(
+        management_api.endpoint, concurrency=2, on_gone=explode, region=REGION, credentials=CREDENTIALS
+    )
+    # WHEN broadcast
+    result = broadcaster.broadcast([["forbid-x", "gone-y", "ok"]], FRAME)
+    # THEN nothing raised and each outcome is counted
+    assert (result.delivered, result.gone, result.failed) == (1, ["gone-y"], ["forbid-x"])
+
+
+def test_a_batch_that_cannot_be_sent_counts_as_failed_instead_of_raising(
+    management_api: FakeManagementApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN no region anywhere, so nothing can be signed
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    broadcaster = FastBroadcaster(
+        management_api.endpoint, concurrency=2, on_gone=print, credentials=CREDENTIALS
+    )
+    # WHEN broadcast
+    result = broadcaster.broadcast([["a", "b"]], FRAME)
+    # THEN both recipients are reported failed, none posted, and the publish goes on
+    assert (result.delivered, sorted(result.failed), result.recipients) == (0, ["a", "b"], 2)
+    assert management_api.recorder.attempts == {}
+
+
+def test_an_error_reading_pages_propagates_after_earlier_pages_were_posted(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN a page source that fails after its first page
+    def pages() -> Iterator[list[str]]:
+        yield ["a"]
+        raise ConnectionError("Query failed")
+
+    # WHEN / THEN the read error surfaces, and the first page was delivered before it
+    with pytest.raises(ConnectionError, match="Query failed"):
+        make(management_api, no_sleep, []).broadcast(pages(), FRAME)
+    assert list(management_api.recorder.delivered) == ["a"]
+
+
+def test_a_bad_endpoint_is_refused_at_construction() -> None:
+    # GIVEN / WHEN / THEN
+    with pytest.raises(ValueError, match="management endpoint"):
+        FastBroadcaster("not a url", concurrency=4, on_gone=print)
