@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from auth_helpers import SECRET_PARAMETER, event_with_token, load_event, mint_hs256
 from lambdacast import auth
-from lambdacast.auth import AuthDecision, AuthSettings, ConnectAuthorizer, default_authorizer, policy_response
+from lambdacast.auth import (
+    AuthConfigError,
+    AuthDecision,
+    AuthSettings,
+    ConnectAuthorizer,
+    default_authorizer,
+    policy_response,
+)
 from lambdacast.authz import ANONYMOUS, Identity, identity_from_authorizer
 
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123def4/dev/$connect"
@@ -218,3 +225,17 @@ def test_lambda_handler_answers_from_the_environment(event_name: str, expected_e
     result = app.handler(load_event(event_name), FakeLambdaContext())
     # THEN it answers with the policy
     assert effect(result) == expected_effect
+
+
+def test_lambda_handler_fails_closed_when_misconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the deployed handler with AUTH_MODE=required but no key source
+    monkeypatch.setenv("AUTH_MODE", "required")
+    monkeypatch.delenv("AUTH_SECRET_PARAMETER", raising=False)
+    monkeypatch.delenv("AUTH_JWKS_URL", raising=False)
+    default_authorizer.cache_clear()
+    app = load_handler_module()
+    # WHEN API Gateway invokes it
+    # THEN it raises a clear configuration error (API Gateway refuses the handshake; nothing is allowed)
+    with pytest.raises(AuthConfigError, match="exactly one key source"):
+        app.handler(load_event("authorizer_connect_token"), FakeLambdaContext())
+    default_authorizer.cache_clear()
