@@ -167,7 +167,12 @@ class Emulator:
         async def index(_: web.Request) -> web.FileResponse:
             return web.FileResponse(web_dir / "index.html")
 
+        async def config(_: web.Request) -> web.Response:
+            # The page asks for config.json; locally it must name this emulator, never a deployed stack.
+            return web.json_response({"webSocketUrl": self.ws_url}, headers={"Cache-Control": "no-store"})
+
         app.router.add_get("/", index)
+        app.router.add_get("/config.json", config)
         app.router.add_static("/", web_dir, show_index=False)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +198,19 @@ def test_reload_restarts_workers_when_code_changes(tmp_path):
                 break
             time.sleep(0.1)
     assert reply == "v2:after"
+
+
+def test_web_dir_is_served_with_a_config_naming_this_emulator(tmp_path):
+    # GIVEN a web folder (with a stale config.json pointing elsewhere)
+    (tmp_path / "index.html").write_text("<h1>demo</h1>")
+    (tmp_path / "config.json").write_text('{"webSocketUrl": "wss://deployed.example"}')
+    with running_emulator(ECHO / "template.yaml", web_dir=tmp_path, web_port=0) as emulator:
+        base = f"http://127.0.0.1:{emulator.emulator.web_port}"
+        # WHEN the page and its config are fetched
+        with urllib.request.urlopen(f"{base}/", timeout=15) as page:
+            html = page.read().decode()
+        with urllib.request.urlopen(f"{base}/config.json", timeout=15) as response:
+            config = json.loads(response.read())
+    # THEN the page is served and config.json names the local WebSocket URL
+    assert "<h1>demo</h1>" in html
+    assert config == {"webSocketUrl": emulator.ws_url}
