@@ -133,3 +133,20 @@ test("the browser's online event skips the rest of the backoff", async () => {
   // THEN the client attempts at once
   assert.equal(FakeWebSocket.instances.length, 2);
 });
+
+test("the token never appears in error messages", async () => {
+  // GIVEN a WebSocket constructor that refuses the URL, and a secret token
+  class Refusing {
+    constructor(url) {
+      throw new SyntaxError(`The URL '${url}' is invalid.`.replace(url, "<url>"));
+    }
+  }
+  const t = await setup({ client: { WebSocket: Refusing, token: "s3cr3t-jwt", maxConnectAttempts: 1 } });
+  // WHEN the attempt fails and the client gives up
+  await settle();
+  // THEN the messages name the URL with the token masked
+  assert.equal(t.client.state, "closed");
+  const messages = t.errors.map((e) => e.message).join("\n");
+  assert.match(messages, /token=\*\*\*/);
+  assert.doesNotMatch(messages, /s3cr3t-jwt/);
+});
