@@ -103,3 +103,45 @@ def fastpost(endpoint: str, concurrency: int, *, botocore_signing: bool = False)
 
     name = f"fastpost ({concurrency})" + (" + AWSRequest signing" if botocore_signing else "")
     return Engine(name, post, fp.close)
+
+
+def core_threaded(endpoint: str, concurrency: int) -> Engine:
+    """The core's current path: ``ThreadedFanout`` over ``ManagementGateway`` (boto3)."""
+    from lambdacast.fanout import ThreadedFanout
+    from lambdacast.gateway import ManagementGateway
+
+    client = _boto3_client(endpoint, concurrency)
+    fanout = ThreadedFanout(ManagementGateway(client), concurrency=concurrency, on_gone=_no_gone)
+
+    def post(ids: Sequence[str]) -> int:
+        return _checked(fanout.broadcast([ids], PAYLOAD))
+
+    def close() -> None:
+        fanout.close()
+        client.close()
+
+    return Engine(f"core ThreadedFanout ({concurrency})", post, close)
+
+
+def core_fast(endpoint: str, concurrency: int) -> Engine:
+    """The core's ``Broadcaster`` interface over fastpost (``FastBroadcaster``)."""
+    from lambdacast import fastpost as fp
+
+    fanout = fp.FastBroadcaster(
+        endpoint, concurrency=concurrency, on_gone=_no_gone, region=REGION, credentials=CREDENTIALS
+    )
+
+    def post(ids: Sequence[str]) -> int:
+        return _checked(fanout.broadcast([ids], PAYLOAD))
+
+    return Engine(f"core FastBroadcaster ({concurrency})", post, fanout.close)
+
+
+def _no_gone(connection_id: str) -> None:
+    raise RuntimeError(f"the benchmark server never answers 410, yet {connection_id} was gone")
+
+
+def _checked(result: Any) -> int:
+    if result.failed or result.gone:
+        raise RuntimeError(f"posts lost in a benchmark: {result.failed[:3]} {result.gone[:3]}")
+    return int(result.delivered)

@@ -79,18 +79,27 @@ def _measure(engine: engines.Engine, ids: list[str], target: Running) -> Sample:
     return Sample(wall, cpu, delivered)
 
 
-def build_engines(endpoint: str, config: FanoutConfig) -> list[engines.Engine]:
-    return [
+def build_engines(
+    endpoint: str, config: FanoutConfig, progress: Callable[[str], None]
+) -> list[engines.Engine]:
+    built = [
         engines.boto3_sequential(endpoint, config.sequential_max),
         engines.boto3_threads(endpoint, config.concurrency),
         engines.fastpost(endpoint, config.concurrency, botocore_signing=True),
         engines.fastpost(endpoint, config.concurrency),
     ]
+    # The core's own Broadcaster paths; the core is young, so a change there skips them loudly.
+    for factory in (engines.core_threaded, engines.core_fast):
+        try:
+            built.append(factory(endpoint, config.concurrency))
+        except Exception as exc:
+            progress(f"  SKIPPED {factory.__name__}: {type(exc).__name__}: {exc}")
+    return built
 
 
 def run(target: Running, config: FanoutConfig, progress: Callable[[str], None] = print) -> list[Cell]:
     """Run every engine at every size; return one cell per (engine, size) that ran."""
-    built = build_engines(target.endpoint, config)
+    built = build_engines(target.endpoint, config, progress)
     cells: dict[tuple[str, int], Cell] = {}
     try:
         for engine in built:

@@ -52,8 +52,9 @@ def fanout_verdicts(cells: Sequence[Cell]) -> tuple[str, list[str]]:
     sizes = sorted({c.recipients for c in cells})
     lines = [
         "| recipients | fastpost vs boto3 threads: deliveries per CPU-second | "
-        "fastpost vs boto3 threads: wall | fastpost vs boto3 sequential: wall |",
-        "|---:|---:|---:|---:|",
+        "fastpost vs boto3 threads: wall | fastpost vs boto3 sequential: wall | "
+        "core FastBroadcaster vs core ThreadedFanout: deliveries per CPU-second |",
+        "|---:|---:|---:|---:|---:|",
     ]
     cpu_ratios: dict[int, float] = {}
     wall_vs_seq: dict[int, float] = {}
@@ -68,7 +69,15 @@ def fanout_verdicts(cells: Sequence[Cell]) -> tuple[str, list[str]]:
         wall_seq = seq.wall_s / fast.wall_s if seq else math.nan
         cpu_ratios[size], wall_vs_seq[size] = cpu, wall_seq
         seq_text = f"{wall_seq:.1f}x" if seq else "not run (too slow at this size)"
-        lines.append(f"| {size:,} | {cpu:.2f}x | {wall_threads:.2f}x | {seq_text} |")
+        core_fast, core_threads = (
+            _engine(cells, p, size) for p in ("core FastBroadcaster", "core ThreadedFanout")
+        )
+        core_text = (
+            f"{core_fast.per_cpu_second / core_threads.per_cpu_second:.2f}x"
+            if core_fast and core_threads
+            else "not run"
+        )
+        lines.append(f"| {size:,} | {cpu:.2f}x | {wall_threads:.2f}x | {seq_text} | {core_text} |")
     targets: list[str] = []
     if cpu_ratios:
         worst = min(cpu_ratios.values())
