@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from core_support import RecordingTransport, load_event, message_event
@@ -452,3 +453,24 @@ def test_any_body_gets_exactly_one_reply_and_never_an_exception(
     assert len(replies) == 1
     assert replies[0]["type"] in {"welcome", "pong", "subscribed", "unsubscribed", "ack", "error"}
     assert replies[0].get("code") != "internal_error"
+
+
+def test_replies_and_messages_go_through_the_real_management_api_client(
+    fresh: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the deployed wiring (boto3 management API client, no fake transport), with moto
+    # standing in for @connections, and the endpoint taken from the event (no MANAGEMENT_ENDPOINT)
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+    runtime = Runtime(fresh.runtime.settings, store=fresh.store)
+    monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)
+    fresh.open(ME)
+    # WHEN the client says hello, subscribes and publishes with echo
+    for name in ("hello", "subscribe", "publish-echo"):
+        fresh.event(name)
+    # THEN moto's @connections received the frames in order on the caller's connection
+    backend = apigatewaymanagementapi_backends["123456789012"]["eu-west-1"]
+    raw = backend.connections[quote(ME, safe="")].data.decode()  # moto keys by the URL path segment
+    frames = [json.loads(part) for part in raw.replace("}{", "}\n{").splitlines()]
+    assert [f["type"] for f in frames] == ["welcome", "subscribed", "message", "ack"]
+    assert frames[3]["delivered"] == 1
