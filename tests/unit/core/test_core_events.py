@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
@@ -12,8 +14,9 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketMessageEventModel,
 )
 from core_support import EVENTS, ROOT
+from pydantic import BaseModel
 
-MODELS = {
+MODELS: dict[str, type[BaseModel]] = {
     "CONNECT": APIGatewayWebSocketConnectEventModel,
     "MESSAGE": APIGatewayWebSocketMessageEventModel,
     "DISCONNECT": APIGatewayWebSocketDisconnectEventModel,
@@ -44,13 +47,16 @@ def test_event_validates_against_powertools_model(path: Path) -> None:
     context = event["requestContext"]
     model = MODELS[context["eventType"]]
     # WHEN it is validated by Powertools' parser model for its event type
-    parsed = model.model_validate(event)
+    parsed: Any = model.model_validate(event)
     # THEN it parses, and its fields look like an AWS capture
     assert parsed.request_context.connection_id == context["connectionId"]
     assert parsed.request_context.domain_name == f"{context['apiId']}.execute-api.eu-west-1.amazonaws.com"
     assert len(context["requestId"]) == 16
     assert context["requestId"].endswith("=")
-    assert context["requestTime"].endswith("+0000")
+    # AND requestTime is the CLF rendering of requestTimeEpoch, after the connection opened
+    clf = datetime.strptime(context["requestTime"], "%d/%b/%Y:%H:%M:%S %z")
+    assert int(clf.timestamp()) == context["requestTimeEpoch"] // 1000
+    assert context["connectedAt"] <= context["requestTimeEpoch"]
 
 
 @pytest.mark.parametrize("path", ROUTE_EVENTS, ids=lambda p: p.name)

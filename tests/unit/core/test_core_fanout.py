@@ -138,8 +138,11 @@ class ThrottlingClient:
         with self.lock:
             if ConnectionId in self.always or ConnectionId in self.throttled:
                 self.throttled.discard(ConnectionId)
-                error = {"Error": {"Code": "LimitExceededException", "Message": "Rate exceeded"}}
-                raise ClientError({**error, "ResponseMetadata": {"HTTPStatusCode": 429}}, "PostToConnection")
+                error: Any = {
+                    "Error": {"Code": "LimitExceededException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429},
+                }
+                raise ClientError(error, "PostToConnection")
             self.delivered.append(ConnectionId)
         return {}
 

@@ -133,6 +133,7 @@ def test_clients_are_cached_per_endpoint_with_the_pool_sized_to_the_concurrency(
     # THEN the client is reused, its pool matches, and botocore's own retries are off
     assert first is again
     assert other is not first
-    assert first.meta.config.max_pool_connections == 96
-    assert first.meta.config.retries["total_max_attempts"] == 1
+    config = vars(first.meta.config)
+    assert config["max_pool_connections"] == 96
+    assert config["retries"]["total_max_attempts"] == 1
     assert first.meta.endpoint_url == ENDPOINT
