@@ -131,6 +131,8 @@ REGISTRY: dict[type[BaseException], ErrorCode] = {
     NotSubscribed: ErrorCode.NOT_SUBSCRIBED,
     Forbidden: ErrorCode.FORBIDDEN,
     TooManyChannels: ErrorCode.TOO_MANY_CHANNELS,
+    # Registered so the client hears "reconnect" rather than the generic sentence.
+    UnknownConnection: ErrorCode.INTERNAL_ERROR,
 }
 
 
@@ -148,8 +150,9 @@ def error_for(exc: BaseException) -> tuple[ErrorCode, str]:
     """Return the error frame code and message for an exception.
 
     The first class in the exception's MRO found in :data:`REGISTRY` decides the code. The
-    exception's own message is used only for registered :class:`RequestError` types (they are
-    written for clients); anything else gets a generic sentence so internals never leak.
+    exception's own message is used only for registered :class:`LambdacastError` types (their
+    messages are written for clients); anything else gets a generic sentence so internals
+    never leak.
 
     Args:
         exc: The exception raised while serving a frame.

@@ -16,6 +16,7 @@ from lambdacast.errors import (
     TooLarge,
     TooManyChannels,
     UnknownAction,
+    UnknownConnection,
     error_for,
     register,
 )
@@ -43,7 +44,16 @@ def test_unregistered_exceptions_are_internal_errors_without_details() -> None:
     exc = KeyError("secret table layout")
     # THEN the frame says internal_error and leaks nothing
     assert error_for(exc) == (ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
-    assert error_for(ConnectionGone("x", connection_id="c"))[0] is ErrorCode.INTERNAL_ERROR
+    assert error_for(ConnectionGone("x", connection_id="c")) == (
+        ErrorCode.INTERNAL_ERROR,
+        INTERNAL_ERROR_MESSAGE,
+    )
+
+
+def test_an_unknown_connection_is_told_to_reconnect() -> None:
+    code, message = error_for(UnknownConnection("This connection is not registered; reconnect."))
+    assert code is ErrorCode.INTERNAL_ERROR
+    assert "reconnect" in message
 
 
 def test_subclasses_inherit_their_parents_code_through_the_mro() -> None:
