@@ -171,3 +171,44 @@ def test_a_wrong_url_ends_in_a_clear_error_state(
     )
     expect(demo.page.locator("#send")).to_be_disabled()
     demo.page.screenshot(path=str(artifacts_dir / "demo-wrong-url.png"))
+
+
+def test_messages_sent_while_reconnecting_go_out_after_the_resubscribe(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN a reader, and a writer whose sockets pass through a switch the test controls
+    from playwright.sync_api import expect
+
+    channel = _channel()
+    reader = _open_joined(open_demo, lambdacast.ws_url, channel, "reader")
+    link: dict[str, Any] = {"refuse": False, "sockets": []}
+
+    def route(ws: Any) -> None:
+        if link["refuse"]:
+            ws.close(code=1011, reason="test: network down")
+            return
+        link["sockets"].append((ws, ws.connect_to_server()))
+
+    writer = open_demo()  # a blank tab first, so the route is in place before the demo connects
+    writer.page.route_web_socket(lambda url: url.startswith(lambdacast.ws_url), route)
+    writer.page.goto(reader.page.url.replace("name=reader", "name=writer"))
+    expect(writer.page.locator("body")).to_have_attribute("data-state", "open")
+    expect(writer.page.locator("#messages li.system").first).to_have_text(f"You joined #{channel}.")
+
+    # WHEN the writer's network goes down, and it sends while reconnecting
+    link["refuse"] = True
+    page_side, server_side = link["sockets"][-1]
+    page_side.close(code=1006)
+    server_side.close()
+    expect(writer.page.locator("body")).to_have_attribute("data-state", "reconnecting")
+    queued = [f"queued while offline #{n}" for n in range(1, 4)]
+    for text in queued:
+        writer.send(text)
+    assert reader.message_texts() == []
+
+    # THEN, once the network is back, the writer resubscribes and its queued messages arrive in order
+    link["refuse"] = False
+    expect(writer.page.locator("body")).to_have_attribute("data-state", "open")
+    _expect_texts(reader, queued)
+    _expect_texts(writer, queued)
+    expect(writer.page.locator("#send-error")).to_have_text("")
