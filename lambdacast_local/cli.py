@@ -15,7 +15,7 @@ from lambdacast_local import events
 from lambdacast_local.errors import LocalError
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
-from lambdacast_local.server import Emulator, Options
+from lambdacast_local.server import Emulator, Options, default_concurrency
 
 _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
@@ -54,7 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         "--dynamodb-endpoint", default=None, help="Use this DynamoDB instead of the embedded one."
     )
     local.add_argument("--reload", action="store_true", help="Restart workers when code changes.")
-    local.add_argument("--concurrency", type=int, default=8, help="Worker processes per function, at most.")
+    local.add_argument(
+        "--concurrency",
+        type=int,
+        default=default_concurrency(),
+        help="Worker processes per function, at most (default: the number of cores, 2 to 8).",
+    )
     local.add_argument("--idle-timeout", type=float, default=600.0, help="Seconds (API Gateway: 600).")
     local.add_argument("--max-duration", type=float, default=7200.0, help="Seconds (API Gateway: 7200).")
     local.add_argument(

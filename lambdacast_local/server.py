@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,11 @@ from lambdacast_local.template import load_yaml, transform
 from lambdacast_local.tls import LocalTls, make_local_tls
 
 
+def default_concurrency() -> int:
+    """Workers per function by default: the core count (more only adds contention), 2 to 8."""
+    return min(8, max(2, os.cpu_count() or 2))
+
+
 @dataclass
 class Options:
     """Everything ``lambdacast local`` can be told."""
@@ -40,7 +46,7 @@ class Options:
     web_port: int = 8000
     dynamodb_endpoint: str | None = None
     reload: bool = False
-    concurrency: int = 8
+    concurrency: int = field(default_factory=default_concurrency)
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
     management_latency_ms: float = 0.0

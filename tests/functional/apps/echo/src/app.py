@@ -30,7 +30,6 @@ def connect(event, context):
 
 
 def disconnect(event, context):
-    print("DISCONNECT", json.dumps(event["requestContext"]))
     return {"statusCode": 200}
 
 
