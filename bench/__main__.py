@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         cold_runs=cold_runs,
     )
     print(f"lambdacast benchmarks on {context.machine}", flush=True)
+    load_before = machine.load()
     cells: list[fanout_bench.Cell] = []
     rows: list[coldstart.Row] = []
     if args.suite in ("all", "fanout"):
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite in ("all", "coldstart"):
         print(f"cold start: {cold_runs} fresh interpreters per row", flush=True)
         rows = coldstart.run(ROOT, cold_runs, progress=lambda line: print(line, flush=True))
+    context = dataclasses.replace(context, load=f"{load_before} at the start, {machine.load()} at the end")
     figures = report.plots(cells, rows, args.out.parent / "benchmarks", context.machine)
     text = render(context, cells, rows, figures, figure_dir=f"{args.out.stem}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

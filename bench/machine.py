@@ -20,3 +20,11 @@ def describe() -> str:
     cores = os.cpu_count() or 0
     system = f"{platform.system()} {platform.release()}"
     return f"{cores} cores, {model}, {system}, Python {platform.python_version()}"
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, e.g. ``0.52/0.61/0.40``."""
+    try:
+        return "/".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"

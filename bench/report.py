@@ -24,6 +24,7 @@ class Context:
     target: str
     fanout: FanoutConfig
     cold_runs: int
+    load: str = ""
 
 
 def _engine(cells: Sequence[Cell], prefix: str, size: int) -> Cell | None:
