@@ -474,3 +474,19 @@ def test_replies_and_messages_go_through_the_real_management_api_client(
     frames = [json.loads(part) for part in raw.replace("}{", "}\n{").splitlines()]
     assert [f["type"] for f in frames] == ["welcome", "subscribed", "message", "ack"]
     assert frames[3]["delivered"] == 1
+
+
+def test_subscription_rows_expire_with_their_connection(app: App) -> None:
+    # GIVEN a connection (connectedAt from events/connect.json) WHEN it subscribes
+    app.event("subscribe")
+    # THEN both subscription rows carry the same TTL as its META item: connect time + the setting
+    expected = str(
+        load_event("connect")["requestContext"]["connectedAt"] // 1000
+        + app.runtime.settings.connection_ttl_seconds
+    )
+    ttls = {(i["pk"]["S"], i["sk"]["S"]): i["ttl"]["N"] for i in app.items()}
+    assert ttls == {
+        (f"CONN#{ME}", "META"): expected,
+        ("CHAN#lobby", f"CONN#{ME}"): expected,
+        (f"CONN#{ME}", "CHAN#lobby"): expected,
+    }
