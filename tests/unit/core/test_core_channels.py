@@ -181,3 +181,23 @@ def test_the_deployed_store_client_has_a_pool_for_cleanups_on_fanout_threads() -
     config = vars(runtime.store.client.meta.config)
     assert config["max_pool_connections"] >= 96
     assert config["retries"]["mode"] == "standard"
+
+
+def test_subscribe_is_one_conditional_transaction(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a recorder of TransactWriteItems calls
+    seen: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", lambda params, **_: seen.append(params)
+    )
+    connect(store, "A")
+    # WHEN a connection subscribes
+    store.subscribe("A", "lobby", max_channels=7, ttl_epoch=TTL)
+    # THEN both rows and the counter change in a single transaction, each row only if absent and
+    # the counter only below the limit, so concurrent subscribes can neither duplicate nor overshoot
+    assert len(seen) == 1
+    ops = seen[0]["TransactItems"]
+    assert [next(iter(op)) for op in ops] == ["Put", "Put", "Update"]
+    assert ops[0]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert ops[1]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert ops[2]["Update"]["ConditionExpression"] == "attribute_exists(pk) AND subs < :max"
+    assert ops[2]["Update"]["ExpressionAttributeValues"][":max"] == {"N": "7"}
