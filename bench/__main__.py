@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cold start: {cold_runs} fresh interpreters per row", flush=True)
         rows = coldstart.run(ROOT, cold_runs, progress=lambda line: print(line, flush=True))
     context = dataclasses.replace(context, load=f"{load_before} at the start, {machine.load()} at the end")
-    figures = report.plots(cells, rows, args.out.parent / "benchmarks", context.machine)
+    figures = report.plots(cells, rows, args.out.parent / "benchmarks", context.machine, config)
     text = render(context, cells, rows, figures, figure_dir=f"{args.out.stem}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")

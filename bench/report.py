@@ -122,7 +122,9 @@ def coldstart_table(rows: Sequence[Row]) -> tuple[str, list[str]]:
     return "\n".join(lines), targets
 
 
-def plots(cells: Sequence[Cell], rows: Sequence[Row], out_dir: Path, machine: str) -> list[str]:
+def plots(
+    cells: Sequence[Cell], rows: Sequence[Row], out_dir: Path, machine: str, config: FanoutConfig
+) -> list[str]:
     """Write the PNGs; return their file names."""
     import matplotlib
 
@@ -137,6 +139,15 @@ def plots(cells: Sequence[Cell], rows: Sequence[Row], out_dir: Path, machine: st
         for engine in engines:
             mine = sorted((c for c in cells if c.engine == engine), key=lambda c: c.recipients)
             ax.plot([c.recipients for c in mine], [c.wall_s for c in mine], marker="o", label=engine)
+        sizes = sorted({c.recipients for c in cells})
+        floor = [math.ceil(n / config.concurrency) * config.latency_ms / 1000 for n in sizes]
+        ax.plot(
+            sizes,
+            floor,
+            color="gray",
+            linestyle=":",
+            label=f"latency floor at concurrency {config.concurrency}",
+        )
         ax.set(xscale="log", yscale="log", xlabel="recipients", ylabel="wall time, s (median)")
         ax.set_title(f"Fan-out wall time\n{machine}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
