@@ -51,13 +51,18 @@ class LiveConnection:
     ws: web.WebSocketResponse | None = None
     open: bool = False
     last_active_ms: int = 0
+    """``LastActiveAt``: the last message in either direction."""
+    last_client_ms: int = 0
+    """The idle clock: the last message from the client."""
     close_code: int | None = None
     close_reason: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def touch(self) -> None:
-        """Record activity (``LastActiveAt``, the idle clock)."""
+    def touch(self, from_client: bool = False) -> None:
+        """Record activity (``LastActiveAt``; the idle clock too when the client sent it)."""
         self.last_active_ms = now_ms()
+        if from_client:
+            self.last_client_ms = self.last_active_ms
 
 
 class Gateway:
@@ -107,7 +112,7 @@ class Gateway:
             headers=headers,
             query=list(request.query.items()),
         )
-        live = LiveConnection(info=info, last_active_ms=info.connected_at)
+        live = LiveConnection(info=info, last_active_ms=info.connected_at, last_client_ms=info.connected_at)
         self.connections[info.connection_id] = live  # visible to @connections as 410 until open
         try:
             refusal, protocol = await self._authorize_and_connect(live, request)
@@ -165,17 +170,17 @@ class Gateway:
         settings = self.settings
         max_deadline = live.info.connected_at + settings.max_duration_s * 1000
         while True:
-            idle_deadline = live.last_active_ms + settings.idle_timeout_s * 1000
+            idle_deadline = live.last_client_ms + settings.idle_timeout_s * 1000
             wait_s = (min(idle_deadline, max_deadline) - now_ms()) / 1000
             try:
                 message = await ws.receive(timeout=max(wait_s, 0.001))
             except TimeoutError:
-                if now_ms() >= min(live.last_active_ms + settings.idle_timeout_s * 1000, max_deadline):
+                if now_ms() >= min(live.last_client_ms + settings.idle_timeout_s * 1000, max_deadline):
                     await self.close(live, GOING_AWAY, "Going away")
                     break
                 continue
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                live.touch()
+                live.touch(from_client=True)
                 self._spawn(self._route(live, message.data), owner=live)
             elif message.type == WSMsgType.ERROR:
                 live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -29,6 +31,13 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _disconnect_status(emulator: Any, connection_id: str) -> int | None:
+    for inv in emulator.invocations_of("$disconnect"):
+        if inv.connection_id == connection_id and inv.ok:
+            return int(json.loads(inv.result["body"])["disconnectStatusCode"])
+    return None
 
 
 def _disconnect_logged(emulator: Any, connection_id: str) -> bool:
@@ -54,6 +63,7 @@ def test_idle_connection_is_closed_with_1001_and_disconnect_fires(short_lived):
     # THEN the server closed it with 1001 and $disconnect fired
     assert ws.close_code == 1001
     assert short_lived.wait_for(lambda e: _disconnect_logged(e, str(connection_id)))
+    assert _disconnect_status(short_lived, str(connection_id)) == 1001
 
 
 def test_busy_connection_is_closed_at_the_maximum_duration(short_lived):
@@ -214,3 +224,42 @@ def test_web_dir_is_served_with_a_config_naming_this_emulator(tmp_path):
     # THEN the page is served and config.json names the local WebSocket URL
     assert "<h1>demo</h1>" in html
     assert config == {"webSocketUrl": emulator.ws_url}
+
+
+def test_server_posts_do_not_keep_an_idle_client_alive(short_lived):
+    # GIVEN a client that only receives (the backend posts to it every 0.2 s)
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=short_lived.management_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    with connect(short_lived.ws_url) as ws:
+        ws.send("whoami")
+        connection_id = str(ws.recv(timeout=15))
+        # WHEN the client itself stays silent past the idle timeout
+        closed = False
+        for _ in range(100):
+            try:
+                client.post_to_connection(ConnectionId=connection_id, Data=b"tick")
+                ws.recv(timeout=15)
+            except (ConnectionClosed, client.exceptions.GoneException):
+                closed = True
+                break
+            time.sleep(0.2)
+    # THEN it is closed as idle (1001) all the same
+    assert closed
+    assert ws.close_code == 1001
+
+
+def test_dropped_tcp_connection_fires_disconnect_with_1006(short_lived):
+    # GIVEN a connection
+    with connect(short_lived.ws_url) as ws:
+        ws.send("whoami")
+        connection_id = str(ws.recv(timeout=15))
+        # WHEN its TCP connection drops without a close frame
+        ws.socket.shutdown(socket.SHUT_RDWR)
+    # THEN $disconnect fires with 1006
+    assert short_lived.wait_for(lambda e: _disconnect_logged(e, connection_id))
+    assert _disconnect_status(short_lived, connection_id) == 1006

@@ -30,7 +30,7 @@ def connect(event, context):
 
 
 def disconnect(event, context):
-    return {"statusCode": 200}
+    return {"statusCode": 200, "body": json.dumps(event["requestContext"])}
 
 
 def echo(event, context):
