@@ -1,0 +1,82 @@
+"""Fan-out through the emulator: many real sockets, each message delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+APP = Path(__file__).parent / "apps" / "echo" / "template.yaml"
+CLIENTS = 250
+
+
+@pytest.fixture(scope="module")
+def lambdacast_template() -> Path:
+    return APP
+
+
+@pytest.fixture(scope="module")
+def lambdacast_options() -> dict[str, Any]:
+    return {"management_latency_ms": 5}
+
+
+async def test_posts_to_250_sockets_arrive_exactly_once(lambdacast):
+    # GIVEN 250 connected clients who told us their ids
+    sockets = [await websockets.connect(lambdacast.ws_url) for _ in range(CLIENTS)]
+    try:
+        ids = []
+        for ws in sockets:
+            await ws.send("whoami")
+            ids.append(await ws.recv())
+        # WHEN a backend posts three numbered messages to every one of them, concurrently
+        async with aiohttp.ClientSession() as http:
+
+            async def post(connection_id: str, n: int) -> int:
+                url = f"{lambdacast.management_url}/@connections/{connection_id}"
+                async with http.post(url, data=f"msg-{n}".encode()) as response:
+                    return response.status
+
+            statuses = await asyncio.gather(*(post(cid, n) for n in range(3) for cid in ids))
+        received = [sorted([await ws.recv(), await ws.recv(), await ws.recv()]) for ws in sockets]
+        # THEN every post was accepted and every socket got each message once
+        assert set(statuses) == {200}
+        assert all(messages == ["msg-0", "msg-1", "msg-2"] for messages in received)
+        # AND nothing more is pending on any socket
+        extra = await asyncio.gather(*(_pending(ws) for ws in sockets))
+        assert not any(extra)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def _pending(ws: Any) -> bool:
+    try:
+        await asyncio.wait_for(ws.recv(), 0.05)
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_management_latency_flag_delays_each_call(lambdacast):
+    # GIVEN --management-latency-ms 5
+    # WHEN one call is made to an unknown id
+    started = time.perf_counter()
+    status = 0
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{lambdacast.management_url}/@connections/AAAAAAAAAAAAAAA=", method="GET"
+            ),
+            timeout=15,
+        )
+    except urllib.error.HTTPError as error:
+        status = error.code
+    # THEN it is answered (410) no sooner than the injected latency (a lower bound: noise cannot break it)
+    assert status == 410
+    assert time.perf_counter() - started >= 0.005
