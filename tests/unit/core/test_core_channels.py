@@ -46,6 +46,7 @@ def test_subscribe_writes_both_sides_with_ttl_and_counts(store: ChannelStore, dy
 
 
 def test_subscribe_twice_is_a_no_op(store: ChannelStore) -> None:
+    # GIVEN a subscription WHEN subscribing again THEN nothing changes and the counter stays at 1
     connect(store, "A")
     store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
     assert store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL) is False
@@ -69,12 +70,14 @@ def test_subscribe_beyond_the_limit_raises_and_writes_nothing(store: ChannelStor
 def test_subscribe_of_an_unknown_connection_raises_and_writes_nothing(
     store: ChannelStore, dynamodb: Any
 ) -> None:
+    # GIVEN no META item WHEN subscribing THEN UnknownConnection and no row is written
     with pytest.raises(UnknownConnection):
         store.subscribe("ghost", "lobby", max_channels=10, ttl_epoch=TTL)
     assert keys(dynamodb) == set()
 
 
 def test_unsubscribe_removes_both_sides_and_decrements(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a subscription WHEN unsubscribing twice THEN both rows go, the counter is 0, the repeat is a no-op
     connect(store, "A")
     store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
     assert store.unsubscribe("A", "lobby") is True
@@ -127,6 +130,7 @@ def test_subscriber_pages_use_a_strongly_consistent_query(store: ChannelStore, d
 
 
 def test_seq_is_an_atomic_counter(store: ChannelStore) -> None:
+    # GIVEN a fresh channel WHEN numbering three messages THEN 1, 2, 3, and other channels are unaffected
     assert store.current_seq("lobby") == 0
     assert [store.next_seq("lobby") for _ in range(3)] == [1, 2, 3]
     assert store.current_seq("lobby") == 3

@@ -7,6 +7,7 @@ from lambdacast.config import ConfigError, Settings, get_settings
 
 
 def test_defaults_when_only_the_table_is_set() -> None:
+    # GIVEN only TABLE_NAME WHEN settings are read THEN every limit has its documented default
     s = Settings.from_env({"TABLE_NAME": "t"})
     assert s == Settings(table_name="t")
     assert (s.max_data_bytes, s.max_channels, s.fanout_concurrency, s.connection_ttl_seconds) == (
@@ -19,6 +20,7 @@ def test_defaults_when_only_the_table_is_set() -> None:
 
 
 def test_every_variable_is_read() -> None:
+    # GIVEN every variable set WHEN settings are read THEN each lands in its field (no trailing slash)
     s = Settings.from_env(
         {
             "TABLE_NAME": "t",
@@ -42,11 +44,13 @@ def test_every_variable_is_read() -> None:
     ],
 )
 def test_bad_environment_is_refused_with_a_clear_error(env: dict[str, str]) -> None:
+    # GIVEN a missing table or a non-positive number WHEN settings are read THEN ConfigError
     with pytest.raises(ConfigError):
         Settings.from_env(env)
 
 
 def test_settings_are_read_once_and_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN settings read once WHEN the environment changes THEN the same frozen object is returned
     get_settings.cache_clear()
     first = get_settings()
     monkeypatch.setenv("TABLE_NAME", "changed")

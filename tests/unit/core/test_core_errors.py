@@ -36,6 +36,7 @@ from lambdacast.errors import (
     ],
 )
 def test_each_request_error_maps_to_its_code_with_its_message(exc: Exception, code: ErrorCode) -> None:
+    # GIVEN a client-facing exception WHEN mapped THEN its wire code and its own sentence come out
     assert error_for(exc) == (code, "m")
 
 
@@ -51,6 +52,7 @@ def test_unregistered_exceptions_are_internal_errors_without_details() -> None:
 
 
 def test_an_unknown_connection_is_told_to_reconnect() -> None:
+    # GIVEN a connection with no record WHEN mapped THEN internal_error, with a sentence saying to reconnect
     code, message = error_for(UnknownConnection("This connection is not registered; reconnect."))
     assert code is ErrorCode.INTERNAL_ERROR
     assert "reconnect" in message
@@ -66,6 +68,7 @@ def test_subclasses_inherit_their_parents_code_through_the_mro() -> None:
 
 
 def test_registering_a_subclass_overrides_the_parent_code() -> None:
+    # GIVEN a subclass registered with its own code WHEN mapped THEN its code wins over its parent
     class Special(RequestError):
         pass
 

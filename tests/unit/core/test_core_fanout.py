@@ -46,6 +46,7 @@ def test_every_recipient_in_every_page_gets_the_frame_once(
 
 
 def test_skipped_connections_get_nothing(engine: ThreadedFanout, transport: RecordingTransport) -> None:
+    # GIVEN the publisher in skip WHEN broadcasting THEN only the others receive
     result = engine.broadcast([["me", "you"]], b"{}", skip=frozenset({"me"}))
     assert [c for c, _ in transport.posts] == ["you"]
     assert result.recipients == 1
@@ -75,6 +76,7 @@ def test_a_gone_recipient_is_removed_and_the_others_still_receive(
 def test_a_failing_recipient_is_counted_and_never_raised(
     engine: ThreadedFanout, transport: RecordingTransport
 ) -> None:
+    # GIVEN a recipient whose retries run out WHEN broadcasting THEN it is counted failed, the rest receive
     transport.failing.add("bad")
     result = engine.broadcast([["a", "bad", "b"]], b"{}")
     assert result.failed == ["bad"]

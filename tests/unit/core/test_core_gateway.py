@@ -34,6 +34,7 @@ def post_error(stubber: Stubber, code: str, status: int) -> None:
 
 
 def test_post_sends_the_frame(stubbed: tuple[ManagementGateway, Stubber, list[float]]) -> None:
+    # GIVEN a healthy API WHEN posting THEN one call, no retry, no sleep
     gateway, stubber, sleeps = stubbed
     post_ok(stubber)
     assert gateway.post("A=", b"frame") == 0
@@ -67,6 +68,7 @@ def test_throttling_is_retried_with_backoff_then_delivered(
 
 
 def test_server_errors_are_retried(stubbed: tuple[ManagementGateway, Stubber, list[float]]) -> None:
+    # GIVEN a 500 then success WHEN posting THEN delivered after one retry
     gateway, stubber, _ = stubbed
     post_error(stubber, "InternalServerErrorException", 500)
     post_ok(stubber)
@@ -87,6 +89,7 @@ def test_retries_are_bounded_then_delivery_failed(
 
 
 def test_forbidden_is_not_retried(stubbed: tuple[ManagementGateway, Stubber, list[float]]) -> None:
+    # GIVEN a 403 (retrying cannot help) WHEN posting THEN DeliveryFailed at once
     gateway, stubber, sleeps = stubbed
     post_error(stubber, "ForbiddenException", 403)
     with pytest.raises(DeliveryFailed):
@@ -95,6 +98,7 @@ def test_forbidden_is_not_retried(stubbed: tuple[ManagementGateway, Stubber, lis
 
 
 def test_full_jitter_stays_under_the_capped_ceiling() -> None:
+    # GIVEN the policy WHEN computing delays THEN uniform in [0, min(cap, base * 2**n))
     policy = RetryPolicy(max_attempts=10, base_delay=0.05, max_delay=1.0)
     assert policy.delay(0, lambda: 0.0) == 0.0
     assert policy.delay(3, lambda: 0.5) == pytest.approx(0.2)
@@ -102,6 +106,7 @@ def test_full_jitter_stays_under_the_capped_ceiling() -> None:
 
 
 def test_get_and_delete(stubbed: tuple[ManagementGateway, Stubber, list[float]]) -> None:
+    # GIVEN get/delete answers WHEN called THEN 410 on get is ConnectionGone, on delete is not an error
     gateway, stubber, _ = stubbed
     stubber.add_response(
         "get_connection",
@@ -117,6 +122,7 @@ def test_get_and_delete(stubbed: tuple[ManagementGateway, Stubber, list[float]])
 
 
 def test_endpoint_prefers_the_configured_one_for_custom_domains() -> None:
+    # GIVEN MANAGEMENT_ENDPOINT or not WHEN resolving THEN it wins, else https://{domainName}/{stage}
     assert (
         resolve_endpoint("https://ws.example.com/", domain_name="x", stage="dev") == "https://ws.example.com"
     )

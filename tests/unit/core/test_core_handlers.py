@@ -160,6 +160,7 @@ def test_hello_reports_the_authorizer_user_id(app: App) -> None:
 
 
 def test_ping_answers_pong_with_server_time(app: App) -> None:
+    # GIVEN a connected client WHEN it sends events/ping.json THEN pong with its id and a millisecond time
     app.event("ping")
     frame = only_frame(app.transport)
     assert (frame["type"], frame["id"]) == ("pong", "k1")
@@ -168,6 +169,7 @@ def test_ping_answers_pong_with_server_time(app: App) -> None:
 
 
 def test_subscribe_answers_subscribed_with_seq_zero_on_a_new_channel(app: App) -> None:
+    # GIVEN a new channel WHEN events/subscribe.json arrives THEN subscribed with seq 0 and the row exists
     app.event("subscribe")
     assert only_frame(app.transport) == {"type": "subscribed", "id": "s1", "channel": "lobby", "seq": 0}
     assert list(app.store.subscriber_pages("lobby")) == [[ME]]
@@ -244,6 +246,7 @@ def test_publish_reaches_every_subscriber_but_not_the_publisher(app: App) -> Non
 
 
 def test_publish_with_echo_reaches_the_publisher_too(app: App) -> None:
+    # GIVEN the only subscriber WHEN it publishes with echo THEN it gets its message, then the ack
     app.event("subscribe")
     app.transport.clear()
     app.event("publish-echo")
@@ -254,6 +257,7 @@ def test_publish_with_echo_reaches_the_publisher_too(app: App) -> None:
 
 
 def test_seq_goes_up_by_one_per_publish(app: App) -> None:
+    # GIVEN a subscriber WHEN it publishes three times THEN messages and acks carry seq 1, 2, 3
     app.event("subscribe")
     app.transport.clear()
     for _ in range(3):

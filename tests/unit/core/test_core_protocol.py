@@ -50,6 +50,7 @@ def test_hello_and_ping_parse_with_their_id() -> None:
 
 
 def test_subscribe_and_unsubscribe_parse() -> None:
+    # GIVEN subscribe/unsubscribe frames WHEN parsed THEN typed requests with channel and id
     assert parse({"action": "subscribe", "channel": "lobby"}) == Subscribe(channel="lobby")
     assert parse({"action": "unsubscribe", "channel": "a.b:c", "id": "x"}) == Unsubscribe(
         channel="a.b:c", id="x"
@@ -64,12 +65,14 @@ def test_publish_keeps_data_serialized_compactly() -> None:
 
 
 def test_publish_accepts_null_data() -> None:
+    # GIVEN data: null WHEN parsed THEN accepted (data is any JSON value)
     assert parse({"action": "publish", "channel": "c", "data": None}) == Publish(
         channel="c", data_json="null"
     )
 
 
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    # GIVEN an extra field WHEN parsed THEN it is ignored
     assert parse({"action": "ping", "since": 3}) == Ping()
 
 
@@ -81,6 +84,7 @@ def test_non_json_is_invalid_json(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["[]", "1", '"ping"', "null", "true"])
 def test_non_object_is_invalid_frame(text: str) -> None:
+    # GIVEN JSON that is not an object WHEN parsed THEN invalid_frame
     assert code_of(text) is ErrorCode.INVALID_FRAME
 
 
@@ -99,18 +103,22 @@ def test_non_object_is_invalid_frame(text: str) -> None:
     ],
 )
 def test_missing_or_wrong_typed_fields_are_invalid_frame(obj: dict[str, object]) -> None:
+    # GIVEN a missing or wrong-typed field or a bad id WHEN parsed THEN invalid_frame
     assert code_of(json.dumps(obj)) is ErrorCode.INVALID_FRAME
 
 
 def test_binary_frames_are_invalid_frame() -> None:
+    # GIVEN a binary frame, even holding JSON WHEN parsed THEN invalid_frame
     assert code_of('{"action":"ping"}', binary=True) is ErrorCode.INVALID_FRAME
 
 
 def test_id_of_64_chars_is_accepted() -> None:
+    # GIVEN an id of exactly 64 characters WHEN parsed THEN accepted
     assert parse({"action": "ping", "id": "x" * 64}) == Ping(id="x" * 64)
 
 
 def test_unknown_action_carries_the_frame_id() -> None:
+    # GIVEN an unknown action with an id WHEN parsed THEN unknown_action carrying that id
     with pytest.raises(UnknownAction) as info:
         parse({"action": "dance", "id": "d"})
     assert info.value.frame_id == "d"
@@ -118,16 +126,19 @@ def test_unknown_action_carries_the_frame_id() -> None:
 
 @pytest.mark.parametrize("name", ["", "a b", "x" * 129, "émile", "a/b", "a#b", "a\nb"])
 def test_bad_channel_names_are_invalid_channel(name: str) -> None:
+    # GIVEN a name that is empty, too long or has a disallowed character WHEN parsed THEN invalid_channel
     with pytest.raises(InvalidChannel):
         parse({"action": "subscribe", "channel": name, "id": "i"})
 
 
 @pytest.mark.parametrize("name", ["a", "x" * 128, "AZaz09_-=@,.;:", "private-x", "presence-y"])
 def test_good_channel_names_parse(name: str) -> None:
+    # GIVEN a name within the rules (reserved prefixes are syntactically fine) WHEN parsed THEN accepted
     assert parse({"action": "subscribe", "channel": name}) == Subscribe(channel=name)
 
 
 def test_reserved_prefixes() -> None:
+    # GIVEN names WHEN checked THEN only private-/presence- prefixes are reserved
     assert is_reserved("private-a")
     assert is_reserved("presence-a")
     assert not is_reserved("privateer")
@@ -159,6 +170,7 @@ def test_lone_surrogates_in_data_are_escaped_not_crashing() -> None:
 
 
 def test_welcome_frame_shape() -> None:
+    # GIVEN limits WHEN building welcome THEN the exact protocol v1 shape
     frame = json.loads(welcome_frame("h", connection_id="C=", user_id=None, limits=LIMITS))
     assert frame == {
         "type": "welcome",
@@ -171,11 +183,13 @@ def test_welcome_frame_shape() -> None:
 
 
 def test_error_frame_omits_id_when_unknown() -> None:
+    # GIVEN no id WHEN building an error THEN the id key is absent
     frame = json.loads(error_frame(None, code=ErrorCode.INVALID_JSON, message="m"))
     assert frame == {"type": "error", "code": "invalid_json", "message": "m"}
 
 
 def test_message_frame_splices_data_json() -> None:
+    # GIVEN pre-serialized data WHEN building a message THEN it decodes to the full protocol shape
     frame = message_frame(
         channel="c", seq=7, data_json='{"k":[1,2]}', connection_id="A=", user_id="u", ts=123
     )
@@ -190,6 +204,7 @@ def test_message_frame_splices_data_json() -> None:
 
 
 def test_invalid_json_message_says_what_is_allowed() -> None:
+    # GIVEN broken JSON WHEN parsed THEN the sentence names what to send instead
     with pytest.raises(InvalidJson) as info:
         parse_frame("{", LIMITS)
     assert "JSON object" in info.value.message
