@@ -60,6 +60,7 @@ def _send(channel: TextIO, message: dict[str, Any]) -> None:
 def main() -> None:
     """Import the handler, report readiness, then serve invocations until stdin closes."""
     config = json.loads(sys.argv[1])
+    sys.dont_write_bytecode = True  # a fresh worker after --reload must never read a stale .pyc
     ipc_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     ipc_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_RDONLY)
