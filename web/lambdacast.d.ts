@@ -89,6 +89,11 @@ export interface ConnectOptions {
   reorderMaxBuffered?: number;
   /** Largest frame the client will send (default 131072, API Gateway's limit). */
   maxFrameBytes?: number;
+  /**
+   * One publish in flight per channel (default true): API Gateway runs frames concurrently, so pipelined
+   * publishes could take their seq in another order than they were made. False trades that for throughput.
+   */
+  orderedPublish?: boolean;
   /** Ask the server to replay missed messages on resubscribe (`since`); needs server-side history. */
   recover?: boolean;
   /** Injectables, for tests. */

@@ -20,6 +20,7 @@ export const DEFAULTS = Object.freeze({
   reorderWindow: 1_000, // ms an out-of-order message waits for the ones before it
   reorderMaxBuffered: 100, // messages held per channel before giving up on a gap
   maxFrameBytes: 128 * 1024, // API Gateway's hard message limit; bigger frames would kill the socket
+  orderedPublish: true, // one publish in flight per channel, so a client's own messages keep their order
   recover: false, // send `since` on resubscribe (needs server-side history, issue 5)
 });
 
@@ -238,6 +239,7 @@ export class Client {
     this._channels = new Map(); // name -> channel entry
     this._pending = new Map(); // request id -> {resolve, reject, timer}
     this._queue = []; // publishes waiting to be sent
+    this._publishing = new Map(); // channel -> the publish in flight (orderedPublish)
     this._nextId = 0;
     this._ws = null;
     this._connected = false; // the current socket is open
@@ -486,6 +488,7 @@ export class Client {
       entry.subscribed = false;
       entry.op = null;
     }
+    this._publishing.clear();
     this._rejectPending(
       new LambdacastError("connection_lost", `the connection was lost under the request: ${error.message}`),
     );
@@ -536,6 +539,7 @@ export class Client {
     const closed = error ?? new LambdacastError("closed", "the client was closed");
     this._rejectPending(closed);
     for (const item of this._queue.splice(0)) item.reject(closed);
+    this._publishing.clear();
     for (const entry of this._channels.values()) {
       if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
       for (const waiter of entry.waiters.splice(0)) waiter.reject(closed);
@@ -788,6 +792,7 @@ export class Client {
 
   _canPublish(channel) {
     if (!this._sessionOpen || this._ws.readyState !== OPEN) return false;
+    if (this.options.orderedPublish && this._publishing.has(channel)) return false;
     const entry = this._channels.get(channel);
     return !entry || (entry.subscribed && !entry.op) || entry.handlers.size === 0;
   }
@@ -802,14 +807,31 @@ export class Client {
     }
   }
 
+  /**
+   * Send one publish. API Gateway runs $default invocations concurrently, so two publishes in flight
+   * on one channel can take their seq in either order: with orderedPublish the next waits for this ack.
+   */
   _sendPublish(item) {
     const frame = { action: "publish", channel: item.channel, data: item.data };
     if (item.echo) frame.echo = true;
-    this._request(frame, item.timeout).then((ack) => {
-      const entry = this._channels.get(item.channel);
-      if (!item.echo && entry) this._deliver(entry, entry.orderer.skip(ack.seq));
-      item.resolve({ channel: ack.channel ?? item.channel, seq: ack.seq, delivered: ack.delivered });
-    }, item.reject);
+    this._publishing.set(item.channel, item);
+    const settled = () => {
+      if (this._publishing.get(item.channel) !== item) return;
+      this._publishing.delete(item.channel);
+      this._flushQueue();
+    };
+    this._request(frame, item.timeout).then(
+      (ack) => {
+        const entry = this._channels.get(item.channel);
+        if (!item.echo && entry) this._deliver(entry, entry.orderer.skip(ack.seq));
+        item.resolve({ channel: ack.channel ?? item.channel, seq: ack.seq, delivered: ack.delivered });
+        settled();
+      },
+      (err) => {
+        item.reject(err);
+        settled();
+      },
+    );
   }
 
   _emit(event, ...args) {

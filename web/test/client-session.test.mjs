@@ -77,11 +77,13 @@ test("publishes made while reconnecting wait and go out after the resubscribe", 
   t.server.serve(second);
   await settle();
   // AND then both go out, in order, and resolve with their acks
+  t.server.serve(second); // acks "a"; "b" follows
+  await settle();
+  t.server.serve(second);
   assert.deepEqual(
     second.sent.filter((f) => f.action === "publish").map((f) => f.data),
     ["a", "b"],
   );
-  t.server.serve(second);
   assert.deepEqual(
     (await Promise.all(acks)).map((a) => a.seq),
     [1, 2],
@@ -97,13 +99,15 @@ test("past maxQueue, publishes reject at once with queue_full", async () => {
   const third = t.client.publish("lobby", 3);
   // THEN the third rejects clearly and the first two are still sent once open
   await assert.rejects(third, (err) => err.code === "queue_full" && /maxQueue 2/.test(err.message));
+  t.server.autoAck = true;
   const ws = await openSession(t);
+  t.server.serve(ws);
+  await settle();
+  t.server.serve(ws);
   assert.deepEqual(
     ws.sent.filter((f) => f.action === "publish").map((f) => f.data),
     [1, 2],
   );
-  t.server.autoAck = true;
-  t.server.serve(ws);
   assert.equal((await Promise.all(queued)).length, 2);
 });
 
@@ -257,4 +261,41 @@ test("a publish made while the socket is closing waits in the queue instead of b
   const second = await openSession(t);
   t.server.serve(second);
   assert.equal((await ack).seq, 1);
+});
+
+test("publishes to one channel go out one at a time, each after the previous ack", async () => {
+  // GIVEN an open client subscribed to lobby (API Gateway would run two in-flight publishes concurrently)
+  const t = await setup();
+  t.client.subscribe("lobby", () => {});
+  const ws = await openSession(t);
+  // WHEN the app publishes three messages in one tick
+  const outcomes = Promise.allSettled(["a", "b", "c"].map((text) => t.client.publish("lobby", text)));
+  await settle();
+  // THEN only the first is on the wire until it is acked, then the next, in order
+  const published = () => ws.sent.filter((f) => f.action === "publish").map((f) => f.data);
+  assert.deepEqual(published(), ["a"]);
+  ws.reply(ws.lastSent("publish"), { type: "ack", channel: "lobby", seq: 1, delivered: 0 });
+  await settle();
+  assert.deepEqual(published(), ["a", "b"]);
+  ws.reply(ws.lastSent("publish"), { type: "error", code: "too_large", message: "too big" });
+  await settle();
+  // AND a refused publish does not hold the next one back
+  assert.deepEqual(published(), ["a", "b", "c"]);
+  ws.reply(ws.lastSent("publish"), { type: "ack", channel: "lobby", seq: 2, delivered: 0 });
+  assert.deepEqual(
+    (await outcomes).map((o) => o.status),
+    ["fulfilled", "rejected", "fulfilled"],
+  );
+});
+
+test("with orderedPublish off, publishes to one channel are pipelined", async () => {
+  // GIVEN an open client that trades per-client order for throughput
+  const t = await setup({ client: { orderedPublish: false } });
+  t.client.subscribe("lobby", () => {});
+  const ws = await openSession(t);
+  // WHEN the app publishes three messages in one tick
+  for (const text of ["a", "b", "c"]) t.client.publish("lobby", text).catch(() => {});
+  await settle();
+  // THEN all three are on the wire at once
+  assert.equal(ws.sent.filter((f) => f.action === "publish").length, 3);
 });
