@@ -30,6 +30,8 @@ META: Final = "META"
 SEQ: Final = "SEQ"
 BATCH_WRITE_MAX: Final = 25
 UNPROCESSED_RETRIES: Final = 8
+TRANSACTION_RETRIES: Final = 5
+CONDITION_FAILED: Final = "ConditionalCheckFailed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,52 +191,45 @@ class ChannelStore:
             TooManyChannels: The connection already holds ``max_channels`` subscriptions.
             UnknownConnection: The connection is not recorded.
         """
-        client = self.client
         ttl = _n(ttl_epoch)
         absent = "attribute_not_exists(pk)"
-        try:
-            client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {**_key(CHAN + channel, CONN + connection_id), "ttl": ttl},
-                            "ConditionExpression": absent,
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": {**_key(CONN + connection_id, CHAN + channel), "ttl": ttl},
-                            "ConditionExpression": absent,
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": _key(CONN + connection_id, META),
-                            "UpdateExpression": "ADD subs :one",
-                            "ConditionExpression": "attribute_exists(pk) AND subs < :max",
-                            "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
-                        }
-                    },
-                ]
-            )
-        except client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons[:2]:
-                return False
-            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                if self.get_connection(connection_id) is None:
-                    raise UnknownConnection(
-                        "This connection is not registered (it may have expired); reconnect."
-                    ) from None
-                raise TooManyChannels(
-                    f"This connection is already subscribed to {max_channels} channels, the limit; "
-                    "unsubscribe from one first."
-                ) from None
-            raise
-        return True
+        reasons = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**_key(CHAN + channel, CONN + connection_id), "ttl": ttl},
+                        "ConditionExpression": absent,
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**_key(CONN + connection_id, CHAN + channel), "ttl": ttl},
+                        "ConditionExpression": absent,
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _key(CONN + connection_id, META),
+                        "UpdateExpression": "ADD subs :one",
+                        "ConditionExpression": "attribute_exists(pk) AND subs < :max",
+                        "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
+                    }
+                },
+            ]
+        )
+        if not reasons:
+            return True
+        if CONDITION_FAILED in reasons[:2]:
+            return False
+        if self.get_connection(connection_id) is None:
+            raise UnknownConnection("This connection is not registered (it may have expired); reconnect.")
+        raise TooManyChannels(
+            f"This connection is already subscribed to {max_channels} channels, the limit; "
+            "unsubscribe from one first."
+        )
 
     def unsubscribe(self, connection_id: str, channel: str) -> bool:
         """Remove a subscription (both sides) and decrement the counter, atomically and idempotently.
@@ -242,45 +237,35 @@ class ChannelStore:
         Returns:
             ``True`` if a subscription was removed, ``False`` if there was none.
         """
-        client = self.client
-        try:
-            client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self.table_name,
-                            "Key": _key(CHAN + channel, CONN + connection_id),
-                            "ConditionExpression": "attribute_exists(pk)",
-                        }
-                    },
-                    {
-                        "Delete": {
-                            "TableName": self.table_name,
-                            "Key": _key(CONN + connection_id, CHAN + channel),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table_name,
-                            "Key": _key(CONN + connection_id, META),
-                            "UpdateExpression": "ADD subs :minus",
-                            "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
-                            "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
-                        }
-                    },
-                ]
-            )
-        except client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return False
-            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                # No counter to decrement (the META item expired): still drop both rows.
-                self._batch_delete(
-                    [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
-                )
-                return True
-            raise
+        reasons = self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _key(CHAN + channel, CONN + connection_id),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {"Delete": {"TableName": self.table_name, "Key": _key(CONN + connection_id, CHAN + channel)}},
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": _key(CONN + connection_id, META),
+                        "UpdateExpression": "ADD subs :minus",
+                        "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
+                        "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+                    }
+                },
+            ]
+        )
+        if not reasons:
+            return True
+        if reasons[0] == CONDITION_FAILED:
+            return False
+        # No counter to decrement (the META item expired): still drop both rows.
+        self._batch_delete(
+            [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
+        )
         return True
 
     def is_subscribed(self, connection_id: str, channel: str) -> bool:
@@ -354,6 +339,34 @@ class ChannelStore:
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
+
+    def _transact(self, items: list[Any]) -> list[str]:
+        """Run one TransactWriteItems.
+
+        A cancellation caused by a concurrent transaction on the same item (``TransactionConflict``,
+        e.g. a client subscribing to several channels at once: every subscribe updates its META
+        item) is retried with jittered backoff; boto3's retry modes do not retry it.
+
+        Returns:
+            ``[]`` on success, else the per-item cancellation codes when a condition failed.
+
+        Raises:
+            TransactionCanceledException: Cancelled for another reason, or conflicts persisted.
+        """
+        client = self.client
+        for attempt in range(TRANSACTION_RETRIES + 1):
+            try:
+                client.transact_write_items(TransactItems=items)
+            except client.exceptions.TransactionCanceledException as exc:
+                reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
+                if CONDITION_FAILED in reasons:
+                    return reasons
+                if "TransactionConflict" not in reasons or attempt == TRANSACTION_RETRIES:
+                    raise
+                self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))
+            else:
+                return []
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _batch_delete(self, keys: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(keys), BATCH_WRITE_MAX):

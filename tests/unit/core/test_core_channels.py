@@ -205,3 +205,49 @@ def test_subscribe_is_one_conditional_transaction(store: ChannelStore, dynamodb:
     assert ops[1]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
     assert ops[2]["Update"]["ConditionExpression"] == "attribute_exists(pk) AND subs < :max"
     assert ops[2]["Update"]["ExpressionAttributeValues"][":max"] == {"N": "7"}
+
+
+def _conflict(dynamodb: Any) -> Exception:
+    error: Any = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+        "CancellationReasons": [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}],
+    }
+    exc: Exception = dynamodb.exceptions.TransactionCanceledException(error, "TransactWriteItems")
+    return exc
+
+
+def test_a_transaction_conflict_is_retried(
+    store: ChannelStore, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a concurrent transaction on the META item cancels the first two attempts
+    # (a client subscribing to several channels at once)
+    connect(store, "A")
+    real = dynamodb.transact_write_items
+    attempts: list[int] = []
+
+    def conflicting(**kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise _conflict(dynamodb)
+        return real(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", conflicting)
+    # WHEN it subscribes THEN the third attempt succeeds and the subscription is complete
+    assert store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL) is True
+    assert len(attempts) == 3
+    assert list(store.subscriber_pages("lobby")) == [["A"]]
+
+
+def test_persistent_conflicts_are_raised_not_hidden(
+    store: ChannelStore, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN transactions that always conflict
+    connect(store, "A")
+
+    def always(**_kwargs: Any) -> Any:
+        raise _conflict(dynamodb)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", always)
+    # WHEN subscribing THEN the cancellation surfaces (the handler turns it into internal_error)
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        store.subscribe("A", "lobby", max_channels=10, ttl_epoch=TTL)
