@@ -237,3 +237,18 @@ def test_fanout_with_simulated_network_latency_runs_posts_in_parallel(record_pro
     # THEN every recipient got it exactly once (wall time is reported, not asserted: shared machine)
     assert sorted(c for c, _ in transport.posts) == sorted(recipients)
     assert result.delivered == 1000
+
+
+def test_a_failing_page_read_finishes_the_started_posts_then_raises(
+    engine: ThreadedFanout, transport: RecordingTransport
+) -> None:
+    # GIVEN a subscriber list whose second page cannot be read
+    def pages() -> Iterator[list[str]]:
+        yield ["a", "b", "c"]
+        raise RuntimeError("Query failed")
+
+    # WHEN broadcasting THEN the read error surfaces (the publisher gets internal_error) ...
+    with pytest.raises(RuntimeError, match="Query failed"):
+        engine.broadcast(pages(), b"{}")
+    # ... and only after the first page's posts all completed
+    assert sorted(c for c, _ in transport.posts) == ["a", "b", "c"]
