@@ -205,6 +205,7 @@ def _reply(transport: Transport, connection_id: str, frame: str) -> None:
         transport.post(connection_id, frame.encode())
     except ConnectionGone:
         obs.logger.info("caller left before its reply; removing it")
+        obs.count(obs.GONE_CONNECTIONS)
         try:
             get_runtime().store.remove_connection(connection_id)
         except Exception:

@@ -68,6 +68,7 @@ def trace_handler(func: Handler) -> Handler:
 
     return wrapper  # type: ignore[return-value]
 
+
 CONNECTIONS: Final = "Connections"
 CONNECTIONS_REFUSED: Final = "ConnectionsRefused"
 DISCONNECTIONS: Final = "Disconnections"
