@@ -1,45 +1,51 @@
-"""Embedded AWS: moto in server mode on 127.0.0.1, with the template's DynamoDB tables created."""
+"""Embedded AWS: moto in server mode on 127.0.0.1, with the template's tables and queues created."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 
-from lambdacast_local.model import Table
+from lambdacast_local.model import Queue, Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
 
 class EmbeddedAws:
-    """A ``ThreadedMotoServer`` in this process (or an external endpoint given by ``--dynamodb-endpoint``)."""
+    """A ``ThreadedMotoServer`` in this process; DynamoDB may live elsewhere (``--dynamodb-endpoint``)."""
 
     def __init__(self, dynamodb_endpoint: str | None = None, region: str = "us-east-1") -> None:
-        self._external = dynamodb_endpoint
         self._region = region
         self._server: Any = None
-        self.endpoint = dynamodb_endpoint or ""
+        self.endpoint = ""
+        self.dynamodb_endpoint = dynamodb_endpoint or ""
 
     def start(self) -> str:
-        """Start moto (unless an external endpoint was given) and return the endpoint URL."""
-        if self._external is None:
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._server.start()
-            host, port = self._server.get_host_and_port()
-            self.endpoint = f"http://{host}:{port}"
+        """Start moto on a free port and return its endpoint URL."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.dynamodb_endpoint = self.dynamodb_endpoint or self.endpoint
         return self.endpoint
 
-    def create_tables(self, tables: list[Table]) -> None:
-        """Create each table (key schema, indexes, TTL); an existing table is left as it is."""
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=self.endpoint,
+    def client(self, service: str, endpoint: str | None = None) -> Any:
+        """A boto3 client for the embedded AWS (fake credentials)."""
+        factory: Any = boto3.client  # typed per service name; ours is a variable
+        return factory(
+            service,
+            endpoint_url=endpoint or self.endpoint,
             region_name=self._region,
             aws_access_key_id=FAKE_ACCESS_KEY,
             aws_secret_access_key=FAKE_SECRET_KEY,
         )
+
+    def create_tables(self, tables: list[Table]) -> None:
+        """Create each table (key schema, indexes, TTL); an existing table is left as it is."""
+        client = self.client("dynamodb", self.dynamodb_endpoint)
         existing = set(client.list_tables().get("TableNames", []))
         for table in tables:
             args = dict(table.create_args)
@@ -53,8 +59,20 @@ class EmbeddedAws:
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
                 )
 
+    def create_queues(self, queues: list[Queue]) -> None:
+        """Create each queue, then apply redrive policies (a DLQ may be declared after its source)."""
+        client = self.client("sqs")
+        for queue in queues:
+            client.create_queue(QueueName=queue.name, Attributes=queue.attributes)
+        for queue in queues:
+            if queue.redrive_policy is not None:
+                url = client.get_queue_url(QueueName=queue.name)["QueueUrl"]
+                client.set_queue_attributes(
+                    QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(queue.redrive_policy)}
+                )
+
     def stop(self) -> None:
-        """Stop the embedded server (no-op for an external endpoint)."""
+        """Stop the embedded server."""
         if self._server is not None:
             self._server.stop()
             self._server = None

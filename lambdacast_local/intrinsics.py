@@ -151,7 +151,10 @@ class Resolver:
 
     def _queue_name(self, logical_id: str) -> str:
         properties = self.resources[logical_id].get("Properties") or {}
-        return str(self.resolve(properties.get("QueueName", logical_id)))
+        if "QueueName" in properties:
+            return str(self.resolve(properties["QueueName"]))
+        fifo = str(self.resolve(properties.get("FifoQueue", False))).lower() == "true"
+        return f"{logical_id}.fifo" if fifo else logical_id
 
     def attribute(self, logical_id: str, name: str) -> Any:
         """Return what ``Fn::GetAtt`` gives for a resource attribute."""

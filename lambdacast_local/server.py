@@ -26,6 +26,7 @@ from lambdacast_local.lambda_pool import LambdaService, Observer
 from lambdacast_local.management import ManagementApi
 from lambdacast_local.model import App, build_app
 from lambdacast_local.runtime_env import Endpoints, runtime_environment
+from lambdacast_local.sqs import SqsPollers
 from lambdacast_local.template import load_yaml, transform
 from lambdacast_local.tls import LocalTls, make_local_tls
 
@@ -86,6 +87,7 @@ class Emulator:
         self._tls: LocalTls | None = None
         self._runners: list[web.AppRunner] = []
         self._reload_task: asyncio.Task[None] | None = None
+        self._pollers: SqsPollers | None = None
         self.port = 0
         self.tls_port = 0
         self.web_port = 0
@@ -119,7 +121,7 @@ class Emulator:
 
     @property
     def aws_endpoint(self) -> str:
-        """The embedded AWS endpoint (moto) or ``--dynamodb-endpoint``."""
+        """The embedded AWS endpoint (moto; DynamoDB too unless ``--dynamodb-endpoint``)."""
         return self._aws.endpoint
 
     async def start(self) -> None:
@@ -133,11 +135,12 @@ class Emulator:
         try:
             endpoint = await asyncio.to_thread(self._aws.start)
             await asyncio.to_thread(self._aws.create_tables, model.tables)
+            await asyncio.to_thread(self._aws.create_queues, model.queues)
             self._tls = make_local_tls()
             local_host = f"127.0.0.1:{self.tls_port}"
             endpoints = Endpoints(
                 aws=endpoint,
-                dynamodb=endpoint,
+                dynamodb=self._aws.dynamodb_endpoint,
                 ca_bundle=str(self._tls.ca_bundle),
                 host_aliases={model.api.execute_api_host(model.region): local_host},
             )
@@ -159,6 +162,9 @@ class Emulator:
             self._runners.append(runner)
             await web.SockSite(runner, main_sock).start()
             await web.SockSite(runner, tls_sock, ssl_context=self._tls.context).start()
+            if model.event_sources:
+                self._pollers = SqsPollers(self._aws.client("sqs"), self.lambdas, model.region)
+                self._pollers.start(model.event_sources, model.queues)
             if opts.web_dir is not None:
                 await self._start_web(opts.web_dir)
             if opts.reload:
@@ -201,6 +207,8 @@ class Emulator:
             self._reload_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reload_task
+        if self._pollers is not None:
+            await self._pollers.close()
         if self.gateway is not None:
             await self.gateway.shutdown()
         for runner in self._runners:
