@@ -1,0 +1,164 @@
+"""template.yaml as deployed: what the SAM transform makes of it, checked against the issue's rules.
+
+The template goes through the real SAM translator (offline), so these tests see the IAM roles,
+permissions and stage that CloudFormation would create, not just the source YAML.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdacast_local.template import load_yaml, transform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def source() -> dict[str, Any]:
+    return load_yaml(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def cfn(source: dict[str, Any]) -> dict[str, Any]:
+    document, _ = transform(source, ROOT)
+    return document
+
+
+def _of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in cfn["Resources"].items() if r["Type"] == kind}
+
+
+def _statements(cfn: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for role in _of_type(cfn, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def test_every_function_runs_python313_on_arm64_with_tracing_and_explicit_limits(cfn: dict[str, Any]) -> None:
+    # GIVEN the transformed template
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+    # THEN there are functions, and each has the runtime, architecture, tracing and sizing the issue names
+    assert functions
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.13", name
+        assert props["Architectures"] == ["arm64"], name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert isinstance(props.get("Timeout"), int), name
+        assert isinstance(props.get("MemorySize"), int), name
+        assert props.get("Layers"), f"{name} does not use the lambdacast layer"
+
+
+def test_the_layer_is_built_for_python313_arm64(source: dict[str, Any]) -> None:
+    # GIVEN the layer resource in the source template
+    layers = [r for r in source["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
+    # THEN it is built by SAM with BuildMethod python3.13 for arm64
+    assert len(layers) == 1
+    assert layers[0]["Metadata"]["BuildMethod"] == "python3.13"
+    assert layers[0]["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_the_table_is_on_demand_with_ttl_pitr_and_sse(cfn: dict[str, Any]) -> None:
+    # GIVEN the one DynamoDB table
+    tables = _of_type(cfn, "AWS::DynamoDB::Table")
+    assert len(tables) == 1
+    props = next(iter(tables.values()))["Properties"]
+    # THEN it is PAY_PER_REQUEST, with TTL, point-in-time recovery and SSE on
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"]["Enabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_manage_connections_is_granted_on_this_apis_stage_only(cfn: dict[str, Any]) -> None:
+    # GIVEN every IAM statement that grants execute-api:ManageConnections
+    grants = [s for s in _statements(cfn) if "execute-api:ManageConnections" in _actions(s)]
+    assert grants, "no function may post to connections"
+    for statement in grants:
+        for resource in _resources(statement):
+            # THEN each resource is this API's own stage, with an explicit verb, never '*'
+            text = json.dumps(resource)
+            assert resource != "*"
+            assert "${WebSocketApi}/${StageName}/" in text, text
+            assert any(f"/{verb}/@connections/*" in text for verb in ("POST", "GET", "DELETE")), text
+
+
+def test_no_statement_grants_a_wildcard_resource_for_dynamodb(cfn: dict[str, Any]) -> None:
+    # GIVEN every IAM statement with a dynamodb action
+    grants = [s for s in _statements(cfn) if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert grants
+    for statement in grants:
+        for resource in _resources(statement):
+            # THEN it names this stack's table (by reference), never '*'
+            assert resource != "*"
+            assert "Table" in json.dumps(resource), resource
+
+
+def test_every_lambda_permission_carries_a_source_arn(cfn: dict[str, Any]) -> None:
+    # GIVEN the Lambda permissions the transform generated for the API's routes
+    permissions = _of_type(cfn, "AWS::Lambda::Permission")
+    assert permissions
+    # THEN each one is scoped to a SourceArn
+    for name, permission in permissions.items():
+        assert permission["Properties"].get("SourceArn"), name
+
+
+def test_the_stage_auto_deploys_and_is_throttled_by_parameters(cfn: dict[str, Any]) -> None:
+    # GIVEN the WebSocket API's stage
+    stages = _of_type(cfn, "AWS::ApiGatewayV2::Stage")
+    ws_stages = [s for s in stages.values() if "DefaultRouteSettings" in s["Properties"]]
+    assert len(ws_stages) == 1
+    props = ws_stages[0]["Properties"]
+    # THEN new routes reach it on deploy, and its throttling comes from template parameters
+    assert props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+
+
+def test_the_routes_select_on_the_action_field(cfn: dict[str, Any]) -> None:
+    # GIVEN the WebSocket API and its routes
+    apis = _of_type(cfn, "AWS::ApiGatewayV2::Api").values()
+    apis = [a for a in apis if a["Properties"]["ProtocolType"] == "WEBSOCKET"]
+    routes = {r["Properties"]["RouteKey"] for r in _of_type(cfn, "AWS::ApiGatewayV2::Route").values()}
+    # THEN routing is on $request.body.action and the three built-in routes exist
+    assert apis[0]["Properties"]["RouteSelectionExpression"] == "$request.body.action"
+    assert {"$connect", "$disconnect", "$default"} <= routes
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable"),
+    [
+        ("MaxDataBytes", "MAX_DATA_BYTES"),
+        ("MaxChannelsPerConnection", "MAX_CHANNELS_PER_CONNECTION"),
+        ("FanoutConcurrency", "FANOUT_CONCURRENCY"),
+    ],
+)
+def test_limits_reach_the_functions_as_environment_variables(
+    source: dict[str, Any], parameter: str, variable: str
+) -> None:
+    # GIVEN a limit declared as a template parameter
+    assert parameter in source["Parameters"]
+    # THEN the functions receive it as an environment variable
+    variables = source["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables[variable] == {"Ref": parameter}
+
+
+def test_the_outputs_give_the_urls_and_the_table(source: dict[str, Any]) -> None:
+    # THEN the stack outputs what a site and an operator need
+    assert {"WebSocketURL", "ManagementEndpoint", "TableName"} <= set(source["Outputs"])
