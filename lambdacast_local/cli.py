@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
         "--api", default=None, help="Logical id of the WebSocket API (when there are several)."
     )
     local.add_argument("--region", default="us-east-1")
+    local.add_argument(
+        "--http-port", type=int, default=3002, help="Port of the template's HTTP APIs, if any."
+    )
+    local.add_argument(
+        "--no-iam-auth",
+        action="store_true",
+        help="Accept AWS_IAM HTTP routes without verifying SigV4 (local bypass; see docs/local.md).",
+    )
 
     event = commands.add_parser("generate-event", help="Print a sample API Gateway WebSocket event.")
     event.add_argument("kind", choices=["connect", "message", "disconnect", "authorizer"])
@@ -101,6 +109,8 @@ def _options(args: argparse.Namespace) -> Options:
         parameter_overrides=parse_overrides(args.parameter_overrides),
         api=args.api,
         region=args.region,
+        http_port=args.http_port,
+        iam_auth=not args.no_iam_auth,
     )
 
 
@@ -122,6 +132,8 @@ async def _run_local(options: Options, out: TextIO) -> None:
         print(f"  @connections:        {emulator.management_url}/@connections/{{id}}", file=out)
         print(f"  handlers reach it at {emulator.tls_management_url} (TLS, local CA)", file=out)
         print(f"  embedded AWS:        {emulator.aws_endpoint}", file=out)
+        if emulator.http_port:
+            print(f"  HTTP APIs:           {emulator.http_url}", file=out)
         if emulator.web_port:
             print(
                 f"  Demo page:           http://{options.host}:{emulator.web_port}/?ws={emulator.ws_url}",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdacast_local.errors import TemplateError
+from lambdacast_local.http_model import HttpApi, read_http_apis
 from lambdacast_local.intrinsics import Resolver
 from lambdacast_local.template import LocalUris
 
@@ -110,6 +111,7 @@ class App:
     region: str
     queues: list[Queue] = field(default_factory=list)
     event_sources: list[SqsEventSource] = field(default_factory=list)
+    http_apis: list[HttpApi] = field(default_factory=list)
 
 
 def _resources_of(resolver: Resolver, kind: str) -> dict[str, dict[str, Any]]:
@@ -293,6 +295,7 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
         region=resolver.region,
         queues=queues,
         event_sources=_event_sources(resolver, functions, queues),
+        http_apis=read_http_apis(resolver, set(functions)),
     )
 
 

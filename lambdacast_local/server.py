@@ -21,11 +21,12 @@ from watchfiles import awatch
 from lambdacast_local.aws import EmbeddedAws
 from lambdacast_local.events import Stage
 from lambdacast_local.gateway import Gateway, GatewaySettings
+from lambdacast_local.http_gateway import HttpGateway
 from lambdacast_local.intrinsics import Resolver
 from lambdacast_local.lambda_pool import LambdaService, Observer
 from lambdacast_local.management import ManagementApi
 from lambdacast_local.model import App, build_app
-from lambdacast_local.runtime_env import Endpoints, runtime_environment
+from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, Endpoints, runtime_environment
 from lambdacast_local.sqs import SqsPollers
 from lambdacast_local.template import load_yaml, transform
 from lambdacast_local.tls import LocalTls, make_local_tls
@@ -53,6 +54,8 @@ class Options:
     management_latency_ms: float = 0.0
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     api: str | None = None
+    http_port: int = 3002
+    iam_auth: bool = True
     region: str = "us-east-1"
 
 
@@ -91,6 +94,7 @@ class Emulator:
         self.port = 0
         self.tls_port = 0
         self.web_port = 0
+        self.http_port = 0
 
     @property
     def stage(self) -> str:
@@ -112,6 +116,11 @@ class Emulator:
     def tls_management_url(self) -> str:
         """The ``https://`` endpoint handlers reach (``https://{domainName}/{stage}``)."""
         return f"https://127.0.0.1:{self.tls_port}/{self.stage}"
+
+    @property
+    def http_url(self) -> str:
+        """The HTTP APIs' listener (``AWS::Serverless::HttpApi``), when the template has any."""
+        return f"http://{self.options.host}:{self.http_port}"
 
     @property
     def ca_bundle(self) -> Path:
@@ -162,6 +171,8 @@ class Emulator:
             self._runners.append(runner)
             await web.SockSite(runner, main_sock).start()
             await web.SockSite(runner, tls_sock, ssl_context=self._tls.context).start()
+            if model.http_apis:
+                await self._start_http(model)
             if model.event_sources:
                 self._pollers = SqsPollers(self._aws.client("sqs"), self.lambdas, model.region)
                 self._pollers.start(model.event_sources, model.queues)
@@ -172,6 +183,19 @@ class Emulator:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_http(self, model: App) -> None:
+        assert self.lambdas is not None
+        secrets = {FAKE_ACCESS_KEY: FAKE_SECRET_KEY}
+        gateway = HttpGateway(model.http_apis, self.lambdas, secrets, self.options.iam_auth)
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        gateway.add_routes(app)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        sock = _bind(self.options.host, self.options.http_port)
+        self.http_port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
 
     async def _start_web(self, web_dir: Path) -> None:
         app = web.Application()
