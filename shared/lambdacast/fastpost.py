@@ -18,6 +18,9 @@ request with a connection error, which is retried). This is safe because the loo
 runs inside :func:`post_many` on its own thread, and it is rebuilt after a ``fork``. Call
 :func:`close` to release it (tests do; Lambda never needs to).
 
+``AWS_CA_BUNDLE`` is honoured as botocore honours it: ``lambdacast local`` hands its workers a
+throwaway CA for its ``https://`` management listener.
+
 ``aiohttp`` and botocore are imported on the first post, not at module load.
 """
 
@@ -333,15 +336,15 @@ class _Runner:
         self.pid = os.getpid()
         self.loop: asyncio.AbstractEventLoop = _asyncio().new_event_loop()
         self.session: aiohttp.ClientSession | None = None
-        self.limit = 0
-        self.timeout = 0.0
+        self.key: tuple[int, float, str] = (0, 0.0, "")
 
     def session_for(self, concurrency: int, timeout: float) -> aiohttp.ClientSession:
-        if self.session is not None and (self.limit, self.timeout) == (concurrency, timeout):
+        key = (concurrency, timeout, os.environ.get("AWS_CA_BUNDLE", ""))
+        if self.session is not None and self.key == key:
             return self.session
         self.close_session()
-        self.session = self.loop.run_until_complete(_open_session(concurrency, timeout))
-        self.limit, self.timeout = concurrency, timeout
+        self.session = self.loop.run_until_complete(_open_session(concurrency, timeout, key[2]))
+        self.key = key
         return self.session
 
     def close_session(self) -> None:
@@ -356,10 +359,16 @@ class _Runner:
             self.loop.close()
 
 
-async def _open_session(concurrency: int, timeout: float) -> aiohttp.ClientSession:
+async def _open_session(concurrency: int, timeout: float, ca_bundle: str = "") -> aiohttp.ClientSession:
+    """A pooled session; ``ca_bundle`` (``AWS_CA_BUNDLE``, as botocore honours it) adds trusted CAs."""
+    import ssl  # noqa: PLC0415 - lazy, like aiohttp itself
+
     import aiohttp  # noqa: PLC0415 - lazy: keeps handler cold start small
 
-    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300)
+    tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+    connector = aiohttp.TCPConnector(
+        limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=300, ssl=tls
+    )
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout),

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from fastpost_fake_api import dead_endpoint, management_api, no_sleep
+from fastpost_fake_api import dead_endpoint, management_api, management_api_tls, no_sleep
 
-__all__ = ["dead_endpoint", "management_api", "no_sleep"]
+__all__ = ["dead_endpoint", "management_api", "management_api_tls", "no_sleep"]

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+import trustme
 from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -134,8 +138,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def management_api() -> Iterator[FakeManagementApi]:
+@contextmanager
+def _serve(tls: ssl.SSLContext | None = None) -> Iterator[FakeManagementApi]:
     """Serve the scripted API from a background thread (its own event loop) on a free port."""
     recorder = Recorder(secrets={c.access_key: c for c in (CREDENTIALS, TEMP_CREDENTIALS)})
     app = web.Application()
@@ -143,19 +147,47 @@ def management_api() -> Iterator[FakeManagementApi]:
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, access_log=None)
     loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     loop.run_until_complete(site.start())
     port = runner.addresses[0][1]
     thread = threading.Thread(target=loop.run_forever, name="fake-management-api", daemon=True)
     thread.start()
     try:
-        yield FakeManagementApi(f"http://127.0.0.1:{port}/{STAGE}", recorder)
+        scheme = "https" if tls else "http"
+        yield FakeManagementApi(f"{scheme}://127.0.0.1:{port}/{STAGE}", recorder)
     finally:
         fastpost.close()
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@pytest.fixture
+def management_api() -> Iterator[FakeManagementApi]:
+    """The scripted API over plain HTTP."""
+    with _serve() as api:
+        yield api
+
+
+@dataclass
+class TlsApi:
+    """The scripted API over HTTPS, and the file holding the CA that signed its certificate."""
+
+    api: FakeManagementApi
+    ca_bundle: Path
+
+
+@pytest.fixture
+def management_api_tls(tmp_path: Path) -> Iterator[TlsApi]:
+    """The scripted API over HTTPS with a throwaway CA (trustme), as ``lambdacast local`` serves it."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with _serve(server) as api:
+        yield TlsApi(api, bundle)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 from botocore.credentials import Credentials
-from fastpost_fake_api import CREDENTIALS, REGION, TEMP_CREDENTIALS, FakeManagementApi, RecordingSleep
+from fastpost_fake_api import CREDENTIALS, REGION, TEMP_CREDENTIALS, FakeManagementApi, RecordingSleep, TlsApi
 from lambdacast import fastpost
 from lambdacast.fastpost import FanoutOutcome, RetryPolicy, post_many, post_many_async
 
@@ -313,3 +313,28 @@ def test_without_explicit_credentials_the_botocore_chain_signs(
     # THEN botocore's chain supplied them and the server accepted the signature
     assert outcome.delivered == ["a"]
     assert management_api.recorder.bad_signatures == []
+
+
+def test_https_endpoints_trust_the_ca_bundle_botocore_would(
+    management_api_tls: TlsApi, no_sleep: RecordingSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an https:// management API whose certificate a private CA signed, named by AWS_CA_BUNDLE
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(management_api_tls.ca_bundle))
+    # WHEN a batch is posted
+    outcome = send(management_api_tls.api, ["a", "b"], no_sleep)
+    # THEN it went through TLS and every signature checked out
+    assert sorted(outcome.delivered) == ["a", "b"]
+    assert management_api_tls.api.recorder.bad_signatures == []
+
+
+def test_an_untrusted_certificate_fails_the_posts_without_raising(
+    management_api_tls: TlsApi, no_sleep: RecordingSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an https:// management API whose CA nobody told us about
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    # WHEN a batch is posted
+    outcome = send(management_api_tls.api, ["a"], no_sleep, max_attempts=2)
+    # THEN nothing reached the server and the failure names the certificate problem
+    assert management_api_tls.api.recorder.attempts == {}
+    assert list(outcome.failed) == ["a"]
+    assert "certificate" in outcome.failed["a"].lower()
