@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -128,3 +130,38 @@ def test_no_iam_auth_flag_lets_unsigned_requests_through():
         assert status == 200
         assert json.loads(body)["caller"].endswith("local-bypass")
         assert ws.recv(timeout=15) == "bypassed"
+
+
+@pytest.mark.skipif(
+    shutil.which("curl") is None, reason="SKIPPED: curl is not installed, cannot test --aws-sigv4"
+)
+def test_curl_aws_sigv4_with_the_local_credentials_is_accepted(lambdacast):
+    # GIVEN a connected client
+    with connect(lambdacast.ws_url) as ws:
+        connection_id = whoami(ws)
+        url = f"{lambdacast.emulator.http_url}/v1/connections/{connection_id}/messages"
+        # WHEN the documented curl command signs the request (the path contains '=')
+        result = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:execute-api",
+                "--user",
+                f"{FAKE_ACCESS_KEY}:{FAKE_SECRET_KEY}",
+                "-X",
+                "POST",
+                "--data",
+                "via curl",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        # THEN the signature verifies and the message is delivered
+        assert result.stdout.rsplit("\n", 1)[-1] == "200"
+        assert ws.recv(timeout=15) == "via curl"
