@@ -121,3 +121,37 @@ def test_sam_transform_errors_are_reported_without_traceback(tmp_path):
     # THEN the translator's complaint is relayed as a TemplateError naming the resource
     with pytest.raises(TemplateError, match="F"):
         load_app(path)
+
+
+def test_sam_websocket_api_auth_becomes_a_request_authorizer_on_connect(tmp_path):
+    # GIVEN AWS::Serverless::WebSocketApi with Auth: CUSTOM
+    path = _write(
+        tmp_path,
+        """Transform: AWS::Serverless-2016-10-31
+Resources:
+  Ws:
+    Type: AWS::Serverless::WebSocketApi
+    Properties:
+      RouteSelectionExpression: $request.body.action
+      StageName: dev
+      Auth:
+        AuthType: CUSTOM
+        AuthArn: !GetAtt AuthFn.Arn
+        IdentitySource: [route.request.querystring.token]
+      Routes:
+        $connect:
+          FunctionArn: !GetAtt F.Arn
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: python3.13, CodeUri: ., Handler: app.h}
+  AuthFn:
+    Type: AWS::Serverless::Function
+    Properties: {Runtime: python3.13, CodeUri: ., Handler: app.auth}
+""",
+    )
+    # WHEN it is read
+    authorizer = load_app(path).api.routes["$connect"].authorizer
+    # THEN $connect is guarded by the authorizer function with its identity source
+    assert authorizer is not None
+    assert authorizer.function == "AuthFn"
+    assert authorizer.identity_sources == ("route.request.querystring.token",)
