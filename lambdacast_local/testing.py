@@ -125,9 +125,12 @@ def running_emulator(template: Path, **options: Any) -> Iterator[RunningEmulator
 
 
 @pytest.fixture(scope="module")
-def lambdacast_template() -> Path:
-    """The template the ``lambdacast`` fixture serves (override it in a test module or conftest)."""
-    return Path("template.yaml")
+def lambdacast_template(pytestconfig: pytest.Config) -> Path:
+    """The template the ``lambdacast`` fixture serves: ``template.yaml`` at pytest's rootdir by default.
+
+    Override this fixture in a test module or conftest to serve another template.
+    """
+    return pytestconfig.rootpath / "template.yaml"
 
 
 @pytest.fixture(scope="module")
