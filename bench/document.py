@@ -88,7 +88,9 @@ def render(
             f"Import time of each handler module in a fresh interpreter, median of {context.cold_runs} runs "
             "(rows interleaved), with `PYTHONPATH=shared:functions/<name>` and the environment the template "
             "and the Lambda runtime give it (so Powertools' Tracer is enabled, as in Lambda). "
-            "Interpreter start-up is excluded from every row alike.",
+            "Interpreter start-up is excluded from every row alike. The next column times `import boto3` "
+            "in the same interpreter right after: what a handler that defers boto3 still pays on its first "
+            "invocation if that needs boto3 (near 0 when the handler already imported it).",
             "",
             table,
             "",
