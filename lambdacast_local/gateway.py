@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from lambdacast_local.events import (
     authorizer_event,
     connect_event,
     disconnect_event,
+    handshake_headers,
     message_event,
     new_id,
     now_ms,
@@ -29,6 +30,7 @@ from lambdacast_local.lambda_pool import LambdaService
 from lambdacast_local.model import WebSocketApi
 from lambdacast_local.routing import select_route
 
+_LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 128 * 1024
 GOING_AWAY = 1001
 _HOP_HEADERS = {"connection", "upgrade"}
@@ -98,12 +100,7 @@ class Gateway:
         source_ip = request.remote or "127.0.0.1"
         peer = request.transport.get_extra_info("sockname") if request.transport else None
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS]
-        headers += [
-            ("X-Amzn-Trace-Id", f"Root=1-{int(time.time()):08x}-{new_id()}"),
-            ("X-Forwarded-For", source_ip),
-            ("X-Forwarded-Port", str(peer[1] if peer else 443)),
-            ("X-Forwarded-Proto", "https" if request.secure else "http"),
-        ]
+        headers += handshake_headers(request.host, source_ip, peer[1] if peer else 443)[:-1]  # Host is there
         info = Connection(
             connection_id=new_id(),
             connected_at=now_ms(),
@@ -157,7 +154,10 @@ class Gateway:
         if not outcome.ok:
             return _json_response(500, {"message": "Internal server error"}), None
         result = outcome.result if isinstance(outcome.result, dict) else {}
-        status = int(result.get("statusCode", 200))
+        try:
+            status = int(result.get("statusCode", 200))
+        except (TypeError, ValueError):
+            return _json_response(500, {"message": "Internal server error"}), None
         if not 200 <= status < 300:
             body = result.get("body")
             return web.Response(status=status, text=body if isinstance(body, str) else None), None
@@ -207,6 +207,13 @@ class Gateway:
         await self.lambdas.invoke(route.function, event, "$disconnect")
 
     async def _route(self, live: LiveConnection, data: str | bytes) -> None:
+        try:
+            await self._route_one(live, data)
+        except Exception:  # never drop a message silently: the client gets AWS's error frame
+            _LOG.exception("routing a message of %s failed", live.info.connection_id)
+            await self.send(live, _error_frame("Internal server error", live, new_id()))
+
+    async def _route_one(self, live: LiveConnection, data: str | bytes) -> None:
         route_key = select_route(self.api.route_selection_expression, data, self.api.routes)
         if route_key is None:
             await self.send(live, _error_frame("Forbidden", live, new_id()))

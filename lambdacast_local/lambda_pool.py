@@ -73,7 +73,10 @@ class _Worker:
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         if not line:
             return None
-        reply: dict[str, Any] = json.loads(line)
+        try:
+            reply: dict[str, Any] = json.loads(line)
+        except ValueError:
+            return None  # a corrupted channel: treated like a dead worker
         return reply
 
     async def stop(self, grace_s: float = 1.0) -> None:
