@@ -127,6 +127,7 @@ def disconnect_event(
     context = _request_context(
         stage, conn, "$disconnect", "DISCONNECT", now_ms() if request_ms is None else request_ms
     )
+    context["identity"]["userAgent"] = conn.user_agent
     context["disconnectStatusCode"] = status_code
     context["disconnectReason"] = reason
     headers = {
