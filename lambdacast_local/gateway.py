@@ -59,6 +59,8 @@ class LiveConnection:
     close_code: int | None = None
     close_reason: str = ""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    sink: list[str | bytes] | None = None
+    """Frames of a simulated connection (no socket; for tests and benchmarks at scale)."""
 
     def touch(self, from_client: bool = False) -> None:
         """Record activity (``LastActiveAt``; the idle clock too when the client sent it)."""
@@ -237,6 +239,10 @@ class Gateway:
 
     async def send(self, live: LiveConnection, data: str | bytes) -> bool:
         """Send one frame; ``False`` when the socket is no longer open."""
+        if live.sink is not None:
+            if live.open:
+                live.sink.append(data)
+            return live.open
         ws = live.ws
         if ws is None or not live.open or ws.closed:
             return False
@@ -253,9 +259,31 @@ class Gateway:
         """Close a connection from the server side (its handler then fires ``$disconnect``)."""
         if live.close_code is None:
             live.close_code, live.close_reason = code, reason
-        live.open = False
+        was_open, live.open = live.open, False
+        if live.sink is not None and was_open:
+            self.connections.pop(live.info.connection_id, None)
+            self._spawn(self._disconnect(live))
         if live.ws is not None and not live.ws.closed:
             await live.ws.close(code=code, message=reason.encode())
+
+    def add_simulated(self, count: int) -> list[LiveConnection]:
+        """Open ``count`` simulated connections: ``@connections`` treats them as sockets; frames go to a list.
+
+        No ``$connect`` runs for them (a test registers them with the backend itself); closing one (DELETE,
+        shutdown) fires ``$disconnect`` like a real socket.
+        """
+        created = []
+        for _ in range(count):
+            connected = now_ms()
+            info = Connection(
+                connection_id=new_id(), connected_at=connected, source_ip="127.0.0.1", user_agent="simulated"
+            )
+            live = LiveConnection(
+                info=info, open=True, last_active_ms=connected, last_client_ms=connected, sink=[]
+            )
+            self.connections[info.connection_id] = live
+            created.append(live)
+        return created
 
     async def shutdown(self) -> None:
         """Close every connection with 1001 and wait for their ``$disconnect`` invocations."""

@@ -88,6 +88,25 @@ class RunningEmulator:
         with self._lock:
             return [inv for inv in self.invocations if inv.label == label]
 
+    def simulated_connections(self, count: int) -> list[str]:
+        """Open ``count`` connections without sockets (their frames are kept; see ``frames``); return ids."""
+
+        async def add() -> list[str]:
+            assert self.emulator.gateway is not None
+            return [live.info.connection_id for live in self.emulator.gateway.add_simulated(count)]
+
+        return self.call(add())
+
+    def frames(self, connection_id: str) -> list[str | bytes]:
+        """The frames delivered so far to a simulated connection (a copy)."""
+
+        async def read() -> list[str | bytes]:
+            assert self.emulator.gateway is not None
+            live = self.emulator.gateway.connections.get(connection_id)
+            return list(live.sink or []) if live is not None else []
+
+        return self.call(read())
+
     @property
     def ws_url(self) -> str:
         """``ws://127.0.0.1:<port>/<stage>``."""

@@ -80,3 +80,36 @@ def test_management_latency_flag_delays_each_call(lambdacast):
     # THEN it is answered (410) no sooner than the injected latency (a lower bound: noise cannot break it)
     assert status == 410
     assert time.perf_counter() - started >= 0.005
+
+
+async def test_simulated_connections_receive_posts_exactly_once_at_scale(lambdacast):
+    # GIVEN 10,000 simulated connections (no sockets)
+    ids = lambdacast.simulated_connections(10_000)
+    # WHEN a backend posts one message to each, 200 at a time
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
+
+        async def post(connection_id: str) -> int:
+            url = f"{lambdacast.management_url}/@connections/{connection_id}"
+            async with http.post(url, data=f"to-{connection_id}".encode()) as response:
+                return response.status
+
+        statuses = await asyncio.gather(*(post(cid) for cid in ids))
+    # THEN every post was accepted and each connection holds exactly its own message
+    assert set(statuses) == {200}
+    assert all(lambdacast.frames(cid) == [f"to-{cid}"] for cid in ids)
+
+
+def test_deleting_a_simulated_connection_fires_disconnect_and_then_410(lambdacast):
+    # GIVEN a simulated connection
+    (connection_id,) = lambdacast.simulated_connections(1)
+    base = f"{lambdacast.management_url}/@connections/{connection_id}"
+    # WHEN it is deleted
+    with urllib.request.urlopen(urllib.request.Request(base, method="DELETE"), timeout=15) as response:
+        assert response.status == 204
+    # THEN $disconnect fires for it and later posts are 410
+    assert lambdacast.wait_for(
+        lambda e: any(inv.connection_id == connection_id for inv in e.invocations_of("$disconnect"))
+    )
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(urllib.request.Request(base, data=b"x", method="POST"), timeout=15)
+    assert gone.value.code == 410
