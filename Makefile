@@ -39,6 +39,9 @@ build: venv
 test-js:
 	node --test web/test/
 
+test-browser: venv
+	$(BIN)/pytest tests/browser
+
 test: lint validate test-js
 	$(BIN)/pytest
 
