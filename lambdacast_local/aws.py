@@ -9,8 +9,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from lambdacast_local.model import Queue, Table
+from lambdacast_local.model import Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+from lambdacast_local.sqs_model import Queue
 
 
 class EmbeddedAws:

@@ -14,6 +14,7 @@ from typing import Any
 from lambdacast_local.errors import TemplateError
 from lambdacast_local.http_model import HttpApi, read_http_apis
 from lambdacast_local.intrinsics import Resolver
+from lambdacast_local.sqs_model import Queue, SqsEventSource, read_event_sources, read_queues
 from lambdacast_local.template import LocalUris
 
 _FUNCTION_ARN = re.compile(r"arn:aws:lambda:[^:]+:\d+:function:([^:/]+)")
@@ -77,28 +78,6 @@ class Table:
 
     logical_id: str
     create_args: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Queue:
-    """An SQS queue to create at start."""
-
-    logical_id: str
-    name: str
-    arn: str
-    attributes: dict[str, str]
-    redrive_policy: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class SqsEventSource:
-    """An SQS event source mapping: a poller invokes ``function`` with batches from ``queue``."""
-
-    logical_id: str
-    function: str
-    queue: str
-    batch_size: int = 10
-    report_batch_item_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,14 +266,14 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
     ]
     name = str(_resolve(resolver, api_logical, "Name", api_props.get("Name", api_logical)))
     api = WebSocketApi(api_logical, api_id, name, stages[0] if stages else "$default", expression, routes)
-    queues = _queues(resolver)
+    queues = read_queues(resolver)
     return App(
         api=api,
         functions=functions,
         tables=_tables(resolver),
         region=resolver.region,
         queues=queues,
-        event_sources=_event_sources(resolver, functions, queues),
+        event_sources=read_event_sources(resolver, set(functions), queues),
         http_apis=read_http_apis(resolver, set(functions)),
     )
 
@@ -325,58 +304,3 @@ def _tables(resolver: Resolver) -> list[Table]:
             args["_ttl_attribute"] = ttl["AttributeName"]
         tables.append(Table(lid, args))
     return tables
-
-
-_QUEUE_ATTRIBUTES = (
-    "DelaySeconds",
-    "MaximumMessageSize",
-    "MessageRetentionPeriod",
-    "ReceiveMessageWaitTimeSeconds",
-    "VisibilityTimeout",
-    "FifoQueue",
-    "ContentBasedDeduplication",
-)
-
-
-def _queues(resolver: Resolver) -> list[Queue]:
-    queues: list[Queue] = []
-    for lid, props in _resources_of(resolver, "AWS::SQS::Queue").items():
-        resolved = _resolve(resolver, lid, "Properties", props) or {}
-        attributes = {
-            key: str(resolved[key]).lower() if isinstance(resolved[key], bool) else str(resolved[key])
-            for key in _QUEUE_ATTRIBUTES
-            if key in resolved
-        }
-        redrive = resolved.get("RedrivePolicy")
-        name = str(resolver.attribute(lid, "QueueName"))
-        queues.append(Queue(lid, name, str(resolver.attribute(lid, "Arn")), attributes, redrive))
-    return queues
-
-
-def _event_sources(
-    resolver: Resolver, functions: dict[str, Function], queues: list[Queue]
-) -> list[SqsEventSource]:
-    by_arn = {queue.arn: queue for queue in queues}
-    sources: list[SqsEventSource] = []
-    for lid, props in _resources_of(resolver, "AWS::Lambda::EventSourceMapping").items():
-        arn = str(_resolve(resolver, lid, "EventSourceArn", props.get("EventSourceArn")))
-        if not arn.startswith("arn:aws:sqs:"):
-            raise TemplateError(f"Resource {lid}: only SQS event sources are supported locally (got {arn}).")
-        if arn not in by_arn:
-            raise TemplateError(f"Resource {lid}: queue {arn} is not declared in this template.")
-        enabled = str(_resolve(resolver, lid, "Enabled", props.get("Enabled", True))).lower() != "false"
-        function = str(_resolve(resolver, lid, "FunctionName", props.get("FunctionName"))).rsplit(":", 1)[-1]
-        if function not in functions:
-            raise TemplateError(f"Resource {lid}: function {function} is not a local Python function.")
-        if not enabled:
-            continue
-        response_types = (
-            _resolve(resolver, lid, "FunctionResponseTypes", props.get("FunctionResponseTypes")) or []
-        )
-        batch = int(_resolve(resolver, lid, "BatchSize", props.get("BatchSize", 10)))
-        sources.append(
-            SqsEventSource(
-                lid, function, by_arn[arn].name, batch, "ReportBatchItemFailures" in response_types
-            )
-        )
-    return sources

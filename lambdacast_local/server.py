@@ -13,7 +13,6 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from watchfiles import awatch
@@ -243,7 +242,3 @@ class Emulator:
         await asyncio.to_thread(self._aws.stop)
         if self._tls is not None:
             self._tls.cleanup()
-
-    def describe(self) -> dict[str, Any]:
-        """URLs and counts for the banner and for tests."""
-        return {"ws_url": self.ws_url, "management_url": self.management_url, "tls": self.tls_management_url}
