@@ -43,6 +43,23 @@ async function resolveUrl() {
   return { url: FALLBACK_URL, source: "default (lambdacast local)" };
 }
 
+/** localStorage, when the browser allows it (private modes and sandboxed frames may not). */
+function remembered(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function remember(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // not remembered; the name still works for this visit
+  }
+}
+
 function randomName() {
   const animals = ["otter", "lynx", "heron", "gecko", "puffin", "marten", "ibis", "newt"];
   return `${animals[Math.floor(Math.random() * animals.length)]}-${Math.floor(100 + Math.random() * 900)}`;
@@ -158,9 +175,8 @@ function join(name) {
 }
 
 async function main() {
-  const storedName = localStorage.getItem("lambdacast.name");
-  ui.name.value = params.get("name") || storedName || randomName();
-  ui.name.addEventListener("change", () => localStorage.setItem("lambdacast.name", ui.name.value.trim()));
+  ui.name.value = params.get("name") || remembered("lambdacast.name") || randomName();
+  ui.name.addEventListener("change", () => remember("lambdacast.name", ui.name.value.trim()));
   renderChannels(channel);
   ui.channelName.textContent = channel;
 
