@@ -92,7 +92,7 @@ def test_user_content_is_shown_as_text_never_as_html(
 
 
 def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
-    open_demo: Callable[..., DemoPage], lambdacast: Any
+    open_demo: Callable[..., DemoPage], lambdacast: Any, artifacts_dir: Path
 ) -> None:
     # GIVEN a reader and a writer in one channel, and the reader's connection id
     from playwright.sync_api import expect
@@ -123,6 +123,7 @@ def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
         writer.send(text)
     _expect_texts(reader, ["before the cut", *after])
     _expect_texts(writer, ["before the cut", *after])
+    reader.page.screenshot(path=str(artifacts_dir / "demo-reconnected.png"))
 
 
 def test_an_oversized_publish_shows_the_servers_too_large_error(
