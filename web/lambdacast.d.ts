@@ -207,6 +207,11 @@ export declare class Client {
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
   subscribe<T = unknown>(channel: string, onMessage: (message: Message<T>) => void): Subscription;
   publish(channel: string, data: unknown, options?: { echo?: boolean; timeout?: number }): Promise<Ack>;
+  /** Send a request the client has no method for (e.g. `history`); resolves with the reply frame. */
+  request(
+    frame: { action: string; [field: string]: unknown },
+    options?: { timeout?: number },
+  ): Promise<Record<string, unknown>>;
   close(): void;
 }
 

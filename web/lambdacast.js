@@ -367,6 +367,28 @@ export class Client {
     });
   }
 
+  /**
+   * Send a request the client has no method for (e.g. `history` or `presence`) and resolve with the
+   * server's reply frame. Rejects with the server's code, `timeout`, or `connection_lost` when no session is open.
+   * @param {{action: string} & Record<string, unknown>} frame without an `id`: the client assigns it
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<Record<string, unknown>>}
+   */
+  request(frame, { timeout = this.options.requestTimeout } = {}) {
+    if (this.state === "closed") return Promise.reject(new LambdacastError("closed", "this client is closed"));
+    if (frame === null || typeof frame !== "object" || typeof frame.action !== "string" || "id" in frame) {
+      return Promise.reject(
+        new LambdacastError("invalid_frame", "a request is an object with a string action and no id"),
+      );
+    }
+    if (!this._sessionOpen) {
+      return Promise.reject(
+        new LambdacastError("connection_lost", `not connected (state ${this.state}); ${frame.action} not sent`),
+      );
+    }
+    return this._request({ ...frame }, timeout);
+  }
+
   /** Close for good: no reconnect; waiting requests and publishes reject with code 'closed'. */
   close() {
     if (this.state !== "closed") this._shutdown(null);

@@ -168,3 +168,29 @@ test("close() rejects what is in flight and queued, and never reconnects", async
   await t.clock.advance(60_000);
   assert.equal(FakeWebSocket.instances.length, 1);
 });
+
+test("request() sends any action and resolves with the reply matched by id", async () => {
+  // GIVEN an open client
+  const t = await setup();
+  const ws = await openSession(t);
+  // WHEN the app asks for a channel's history, an action without its own method
+  const reply = t.client.request({ action: "history", channel: "lobby", limit: 2 });
+  await settle();
+  const sent = ws.lastSent("history");
+  ws.reply(sent, { type: "history", channel: "lobby", messages: [] });
+  // THEN the frame went out with an id and the promise resolves with the reply
+  assert.equal(typeof sent.id, "string");
+  assert.equal(sent.limit, 2);
+  assert.deepEqual(await reply, { type: "history", channel: "lobby", messages: [], id: sent.id });
+});
+
+test("request() refuses a frame with its own id, and rejects while no session is open", async () => {
+  // GIVEN a client that is still connecting
+  const t = await setup();
+  // WHEN requests are made with an id, or before the session opens
+  // THEN they reject clearly and nothing is sent
+  await assert.rejects(t.client.request({ action: "ping", id: "mine" }), { code: "invalid_frame" });
+  await assert.rejects(t.client.request({ action: "ping" }), { code: "connection_lost" });
+  const ws = await openSession(t);
+  assert.equal(ws.lastSent("ping"), undefined);
+});
