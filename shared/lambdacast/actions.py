@@ -1,38 +1,70 @@
-"""The protocol v1 actions, registered on :data:`router`."""
+"""The protocol actions, registered on :data:`router`.
+
+Order of checks for every channel action: the frame is parsed and length-checked
+(:mod:`lambdacast.protocol`), the channel is authorized (:func:`_authorize`, pure), a publish is
+rate-limited (in memory); only then is DynamoDB touched.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
 from lambdacast import observability as obs
-from lambdacast.errors import Forbidden, NotSubscribed
+from lambdacast.authz import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
+from lambdacast.departures import announce
+from lambdacast.errors import Forbidden, NotSubscribed, ProtocolError, RateLimited
+from lambdacast.history import HistoryStore
+from lambdacast.presence import Change, Member, PresenceStore
 from lambdacast.protocol import (
     Hello,
+    History,
     Ping,
+    Presence,
     Publish,
     Subscribe,
     Unsubscribe,
     ack_frame,
-    is_reserved,
-    message_frame,
+    history_frame,
+    member_frame,
     pong_frame,
+    presence_frame,
     subscribed_frame,
     unsubscribed_frame,
     welcome_frame,
 )
+from lambdacast.publishing import publish_message
 from lambdacast.router import Context, Router
 
 router: Final = Router()
 
 
-def _authorize(channel: str, ctx: Context, frame_id: str | None) -> None:
-    """Refuse reserved channels (``private-``/``presence-``) until channel authorization exists."""
-    if is_reserved(channel):
-        raise Forbidden(
-            f"Channels starting with 'private-' or 'presence-' need authorization, which this "
-            f"deployment does not offer yet; {channel!r} is refused.",
-            frame_id=frame_id,
-        )
+def _identity(ctx: Context) -> Identity:
+    return identity_from_authorizer(ctx.caller.authorizer)
+
+
+def _authorize(channel: str, ctx: Context, frame_id: str | None) -> Identity:
+    """Refuse a ``private-``/``presence-`` channel the caller's token does not grant.
+
+    Returns:
+        The caller's identity (anonymous when no authorizer context came with the event).
+
+    Raises:
+        Forbidden: The channel needs a grant the caller does not have.
+    """
+    identity = _identity(ctx)
+    if not may_access(channel, identity):
+        if identity.is_anonymous:
+            reason = "this connection is anonymous (connect with a token that grants it)"
+        else:
+            reason = "no pattern in this connection's token's channels claim matches it"
+        raise Forbidden(f"{channel!r} needs authorization: {reason}.", frame_id=frame_id)
+    return identity
+
+
+def _announce(changes: list[Change], ctx: Context) -> None:
+    if ctx.departures is None:
+        return
+    announce(changes, ctx.departures, ctx.fanout, ctx.store)
 
 
 @router.route(Hello)
@@ -51,66 +83,128 @@ def ping(request: Ping, ctx: Context) -> str:
 
 @router.route(Subscribe)
 def subscribe(request: Subscribe, ctx: Context) -> str:
-    """Subscribe (idempotent) and answer with the channel's latest ``seq``.
+    """Subscribe (idempotent), replay what the client missed, and answer with the latest ``seq``.
 
-    The subscription is committed before the reply is sent, and fan-out reads subscribers with a
-    strongly consistent Query, so every message published after ``subscribed`` reaches the client.
+    The subscription is committed before the channel's ``seq`` is read, and fan-out reads
+    subscribers with a strongly consistent Query, so every message after that ``seq`` reaches the
+    client live; the replay covers ``since + 1`` up to that ``seq`` and is posted before the
+    ``subscribed`` reply. A presence channel makes the caller's user a member in the same
+    transaction and announces ``member_joined`` for the user's first connection.
     """
-    _authorize(request.channel, ctx, request.id)
-    ctx.store.subscribe(
-        ctx.caller.connection_id,
-        request.channel,
-        max_channels=ctx.settings.max_channels,
-        ttl_epoch=ctx.ttl_epoch,
+    identity = _authorize(request.channel, ctx, request.id)
+    caller = ctx.caller
+    if channel_kind(request.channel) is ChannelKind.PRESENCE and identity.user_id is not None:
+        change = PresenceStore(ctx.store).subscribe(
+            caller.connection_id,
+            request.channel,
+            Member(user_id=identity.user_id, info=identity.info),
+            max_channels=ctx.settings.max_channels,
+            ttl_epoch=ctx.ttl_epoch,
+            cap=ctx.settings.presence_max_members,
+            now_epoch=ctx.now_epoch,
+        )
+        if change is not None:
+            _announce_join(change, ctx)
+    else:
+        ctx.store.subscribe(
+            caller.connection_id,
+            request.channel,
+            max_channels=ctx.settings.max_channels,
+            ttl_epoch=ctx.ttl_epoch,
+        )
+    seq = ctx.store.current_seq(request.channel)
+    if request.since is None:
+        return subscribed_frame(request.id, channel=request.channel, seq=seq)
+    recovered = _replay(request.channel, request.since, seq, ctx)
+    return subscribed_frame(request.id, channel=request.channel, seq=seq, recovered=recovered)
+
+
+def _announce_join(change: Change, ctx: Context) -> None:
+    frame = member_frame(
+        change.kind, channel=change.channel, user_id=change.member.user_id, info=change.member.info
     )
-    return subscribed_frame(request.id, channel=request.channel, seq=ctx.store.current_seq(request.channel))
+    pages = ctx.store.subscriber_pages(change.channel)
+    ctx.fanout.broadcast(pages, frame.encode(), skip=frozenset({ctx.caller.connection_id}))
+    _announce([], ctx)
+
+
+def _replay(channel: str, since: int, upto: int, ctx: Context) -> bool:
+    """Post the messages after ``since`` (up to ``upto``) to the caller, in order; return ``recovered``."""
+    recovery = HistoryStore(ctx.store).since(channel, since=since, upto=upto, now_epoch=ctx.now_epoch)
+    if ctx.transport is None:
+        return recovery.recovered and not recovery.messages
+    for message in recovery.messages:
+        # A ConnectionGone here ends the action; the reply's own 410 then cleans the caller up.
+        ctx.transport.post(ctx.caller.connection_id, message.frame.encode())
+    obs.logger.info(
+        "recovered", extra={"channel": channel, "since": since, "replayed": len(recovery.messages)}
+    )
+    return recovery.recovered
 
 
 @router.route(Unsubscribe)
 def unsubscribe(request: Unsubscribe, ctx: Context) -> str:
-    """Unsubscribe (idempotent)."""
-    ctx.store.unsubscribe(ctx.caller.connection_id, request.channel)
+    """Unsubscribe (idempotent); a presence channel announces ``member_left`` for the last tab."""
+    user_id = _identity(ctx).user_id
+    if channel_kind(request.channel) is ChannelKind.PRESENCE and user_id is not None:
+        change = PresenceStore(ctx.store).unsubscribe(ctx.caller.connection_id, request.channel, user_id)
+        _announce([change] if change is not None else [], ctx)
+    else:
+        ctx.store.unsubscribe(ctx.caller.connection_id, request.channel)
     return unsubscribed_frame(request.id, channel=request.channel)
 
 
 @router.route(Publish)
 def publish(request: Publish, ctx: Context) -> str:
-    """Number the message, fan it out to the channel's subscribers and acknowledge.
+    """Rate-limit, number, store and fan out the message, then acknowledge.
 
     Recipients that are gone (410) are cleaned up and the rest still receive the message; the
     ``ack`` counts the connections the message was posted to.
     """
     _authorize(request.channel, ctx, request.id)
     caller = ctx.caller
+    if ctx.limiter is not None and not ctx.limiter.allow(caller.connection_id, ctx.clock()):
+        wait = ctx.limiter.retry_after_ms(caller.connection_id)
+        raise RateLimited(
+            f"This connection may publish {ctx.limiter.rate:g} messages per second (bursts of "
+            f"{ctx.limiter.burst}); wait {wait} ms before publishing again.",
+            frame_id=request.id,
+        )
     if not ctx.store.is_subscribed(caller.connection_id, request.channel):
         raise NotSubscribed(f"Subscribe to {request.channel!r} before publishing to it.", frame_id=request.id)
-    seq = ctx.store.next_seq(request.channel)
-    frame = message_frame(
+    published = publish_message(
+        store=ctx.store,
+        fanout=ctx.fanout,
+        departures=ctx.departures,
         channel=request.channel,
-        seq=seq,
         data_json=request.data_json,
-        connection_id=caller.connection_id,
-        user_id=caller.user_id,
-        ts=ctx.clock(),
+        sender_connection=caller.connection_id,
+        sender_user=caller.user_id,
+        clock=ctx.clock,
+        history_ttl_seconds=ctx.settings.history_ttl_seconds,
+        skip=frozenset() if request.echo else frozenset({caller.connection_id}),
     )
-    skip = frozenset() if request.echo else frozenset({caller.connection_id})
-    result = ctx.fanout.broadcast(ctx.store.subscriber_pages(request.channel), frame.encode(), skip=skip)
-    obs.count(obs.MESSAGES)
-    obs.count(obs.DELIVERIES, result.delivered)
-    obs.count(obs.GONE_CONNECTIONS, len(result.gone))
-    obs.count(obs.FAILED_DELIVERIES, len(result.failed))
-    obs.milliseconds(obs.FANOUT_DURATION, result.duration_ms)
-    obs.logger.info(
-        "published",
-        extra={
-            "channel": request.channel,
-            "seq": seq,
-            "recipients": result.recipients,
-            "delivered": result.delivered,
-            "gone": len(result.gone),
-            "failed": len(result.failed),
-            "retries": result.retries,
-            "fanout_ms": round(result.duration_ms, 1),
-        },
+    return ack_frame(request.id, channel=request.channel, seq=published.seq, delivered=published.delivered)
+
+
+@router.route(Presence)
+def presence(request: Presence, ctx: Context) -> str:
+    """List a presence channel's members (the caller must be allowed to subscribe to it)."""
+    _authorize(request.channel, ctx, request.id)
+    if channel_kind(request.channel) is not ChannelKind.PRESENCE:
+        raise ProtocolError(
+            f'"presence" works on presence- channels only; {request.channel!r} is not one.',
+            frame_id=request.id,
+        )
+    members = PresenceStore(ctx.store).members(request.channel, now_epoch=ctx.now_epoch)
+    return presence_frame(request.id, channel=request.channel, members=[m.as_json() for m in members])
+
+
+@router.route(History)
+def history(request: History, ctx: Context) -> str:
+    """Return up to ``limit`` stored messages before ``before``, in ``seq`` order."""
+    _authorize(request.channel, ctx, request.id)
+    messages = HistoryStore(ctx.store).page(
+        request.channel, limit=request.limit, before=request.before, now_epoch=ctx.now_epoch
     )
-    return ack_frame(request.id, channel=request.channel, seq=seq, delivered=result.delivered)
+    return history_frame(request.id, channel=request.channel, messages_json=[m.frame for m in messages])

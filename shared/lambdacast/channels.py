@@ -34,6 +34,18 @@ TRANSACTION_RETRIES: Final = 5
 CONDITION_FAILED: Final = "ConditionalCheckFailed"
 
 
+class ExtraConditionFailed(Exception):
+    """A condition on one of the ``extra`` transaction items failed; nothing was written.
+
+    Args:
+        reasons: The cancellation codes of the extra items, in order.
+    """
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__(f"extra transaction item condition failed: {list(reasons)}")
+        self.reasons = list(reasons)
+
+
 @dataclass(frozen=True, slots=True)
 class Connection:
     """A recorded connection (its META item)."""
@@ -47,14 +59,17 @@ class Connection:
 
 
 def _s(value: str) -> dict[str, Any]:
+    """A DynamoDB string value."""
     return {"S": value}
 
 
 def _n(value: int) -> dict[str, Any]:
+    """A DynamoDB number value."""
     return {"N": str(value)}
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
+    """A DynamoDB key."""
     return {"pk": _s(pk), "sk": _s(sk)}
 
 
@@ -171,7 +186,15 @@ class ChannelStore:
 
     # -- subscriptions -----------------------------------------------------------------------------
 
-    def subscribe(self, connection_id: str, channel: str, *, max_channels: int, ttl_epoch: int) -> bool:
+    def subscribe(
+        self,
+        connection_id: str,
+        channel: str,
+        *,
+        max_channels: int,
+        ttl_epoch: int,
+        extra: Sequence[dict[str, Any]] = (),
+    ) -> bool:
         """Subscribe a connection to a channel, atomically and idempotently.
 
         Both subscription rows and the connection's ``subs`` counter change in one transaction.
@@ -183,6 +206,7 @@ class ChannelStore:
             channel: The channel.
             max_channels: The most subscriptions a connection may hold.
             ttl_epoch: Expiry of both rows, seconds since epoch (the connection's own expiry).
+            extra: More transaction items committed with the subscription (presence membership).
 
         Returns:
             ``True`` if the subscription is new, ``False`` if it already existed.
@@ -190,6 +214,7 @@ class ChannelStore:
         Raises:
             TooManyChannels: The connection already holds ``max_channels`` subscriptions.
             UnknownConnection: The connection is not recorded.
+            ExtraConditionFailed: A condition of an ``extra`` item failed (nothing was written).
         """
         ttl = _n(ttl_epoch)
         absent = "attribute_not_exists(pk)"
@@ -218,12 +243,15 @@ class ChannelStore:
                         "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
                     }
                 },
+                *extra,
             ]
         )
         if not reasons:
             return True
         if CONDITION_FAILED in reasons[:2]:
             return False
+        if reasons[2] != CONDITION_FAILED and CONDITION_FAILED in reasons[3:]:
+            raise ExtraConditionFailed(reasons[3:])
         if self.get_connection(connection_id) is None:
             raise UnknownConnection("This connection is not registered (it may have expired); reconnect.")
         raise TooManyChannels(
@@ -231,11 +259,19 @@ class ChannelStore:
             "unsubscribe from one first."
         )
 
-    def unsubscribe(self, connection_id: str, channel: str) -> bool:
+    def unsubscribe(self, connection_id: str, channel: str, *, extra: Sequence[dict[str, Any]] = ()) -> bool:
         """Remove a subscription (both sides) and decrement the counter, atomically and idempotently.
+
+        Args:
+            connection_id: The connection.
+            channel: The channel.
+            extra: More transaction items committed with the removal (presence membership).
 
         Returns:
             ``True`` if a subscription was removed, ``False`` if there was none.
+
+        Raises:
+            ExtraConditionFailed: A condition of an ``extra`` item failed (nothing was written).
         """
         reasons = self._transact(
             [
@@ -256,12 +292,15 @@ class ChannelStore:
                         "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
                     }
                 },
+                *extra,
             ]
         )
         if not reasons:
             return True
         if reasons[0] == CONDITION_FAILED:
             return False
+        if CONDITION_FAILED in reasons[3:]:
+            raise ExtraConditionFailed(reasons[3:])
         # No counter to decrement (the META item expired): still drop both rows.
         self._batch_delete(
             [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
@@ -339,6 +378,16 @@ class ChannelStore:
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
+
+    def transact(self, items: list[Any]) -> list[str]:
+        """Run one TransactWriteItems (see :meth:`_transact`); for the sibling store modules."""
+        return self._transact(items)
+
+    def query_pages(
+        self, pk: str, sk_prefix: str | None, *, projection: str, page_size: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the items of one partition page by page (strongly consistent); for sibling modules."""
+        return self._query_pages(pk, sk_prefix, projection=projection, page_size=page_size)
 
     def _transact(self, items: list[Any]) -> list[str]:
         """Run one TransactWriteItems.

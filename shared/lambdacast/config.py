@@ -11,6 +11,10 @@ DEFAULT_MAX_DATA_BYTES = 32768
 DEFAULT_MAX_CHANNELS = 100
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_CONNECTION_TTL_SECONDS = 7500
+DEFAULT_PRESENCE_MAX_MEMBERS = 100
+DEFAULT_HISTORY_TTL_SECONDS = 86400
+DEFAULT_PUBLISH_RATE_PER_SECOND = 10
+DEFAULT_PUBLISH_BURST = 20
 
 
 class ConfigError(ValueError):
@@ -42,6 +46,13 @@ class Settings:
         max_channels: Most subscriptions per connection (``MAX_CHANNELS_PER_CONNECTION``).
         fanout_concurrency: Concurrent posts per publish (``FANOUT_CONCURRENCY``).
         connection_ttl_seconds: Lifetime of connection-scoped items (``CONNECTION_TTL_SECONDS``).
+        presence_max_members: Most members (users) of one presence channel (``PRESENCE_MAX_MEMBERS``).
+        history_ttl_seconds: How long published messages are kept for history and recovery
+            (``HISTORY_TTL_SECONDS``).
+        publish_rate_per_second: Sustained publishes per connection per second
+            (``PUBLISH_RATE_PER_SECOND``).
+        publish_burst: Publishes a connection may make at once before the rate applies
+            (``PUBLISH_BURST``).
     """
 
     table_name: str
@@ -50,6 +61,10 @@ class Settings:
     max_channels: int = DEFAULT_MAX_CHANNELS
     fanout_concurrency: int = DEFAULT_FANOUT_CONCURRENCY
     connection_ttl_seconds: int = DEFAULT_CONNECTION_TTL_SECONDS
+    presence_max_members: int = DEFAULT_PRESENCE_MAX_MEMBERS
+    history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS
+    publish_rate_per_second: int = DEFAULT_PUBLISH_RATE_PER_SECOND
+    publish_burst: int = DEFAULT_PUBLISH_BURST
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +92,12 @@ class Settings:
             connection_ttl_seconds=_positive_int(
                 env, "CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL_SECONDS
             ),
+            presence_max_members=_positive_int(env, "PRESENCE_MAX_MEMBERS", DEFAULT_PRESENCE_MAX_MEMBERS),
+            history_ttl_seconds=_positive_int(env, "HISTORY_TTL_SECONDS", DEFAULT_HISTORY_TTL_SECONDS),
+            publish_rate_per_second=_positive_int(
+                env, "PUBLISH_RATE_PER_SECOND", DEFAULT_PUBLISH_RATE_PER_SECOND
+            ),
+            publish_burst=_positive_int(env, "PUBLISH_BURST", DEFAULT_PUBLISH_BURST),
         )
 
 

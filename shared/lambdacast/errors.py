@@ -16,7 +16,9 @@ Tree::
     │   │   └── TooLarge                                                    -> too_large
     │   ├── NotSubscribed                                                   -> not_subscribed
     │   ├── Forbidden                                                       -> forbidden
-    │   └── TooManyChannels                                                 -> too_many_channels
+    │   ├── TooManyChannels                                                 -> too_many_channels
+    │   ├── TooManyMembers         a presence channel is full               -> too_many_members
+    │   └── RateLimited            the connection publishes too fast        -> rate_limited
     ├── UnknownConnection          no META item for this connection         -> internal_error
     └── DeliveryError              a post to one connection failed
         ├── ConnectionGone         410: the connection no longer exists
@@ -39,6 +41,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     TOO_LARGE = "too_large"
     TOO_MANY_CHANNELS = "too_many_channels"
+    TOO_MANY_MEMBERS = "too_many_members"
+    RATE_LIMITED = "rate_limited"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -97,6 +101,14 @@ class TooManyChannels(RequestError):
     """The connection already holds the maximum number of subscriptions."""
 
 
+class TooManyMembers(RequestError):
+    """The presence channel already has the maximum number of members."""
+
+
+class RateLimited(RequestError):
+    """The connection publishes faster than its rate limit allows."""
+
+
 class UnknownConnection(LambdacastError):
     """The connection has no record in the table (expired, or ``$connect`` never stored it)."""
 
@@ -131,6 +143,8 @@ REGISTRY: dict[type[BaseException], ErrorCode] = {
     NotSubscribed: ErrorCode.NOT_SUBSCRIBED,
     Forbidden: ErrorCode.FORBIDDEN,
     TooManyChannels: ErrorCode.TOO_MANY_CHANNELS,
+    TooManyMembers: ErrorCode.TOO_MANY_MEMBERS,
+    RateLimited: ErrorCode.RATE_LIMITED,
     # Registered so the client hears "reconnect" rather than the generic sentence.
     UnknownConnection: ErrorCode.INTERNAL_ERROR,
 }

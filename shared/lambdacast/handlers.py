@@ -19,10 +19,12 @@ from lambdacast import observability as obs
 from lambdacast.actions import router
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings, get_settings
+from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, ErrorCode
 from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import error_frame
+from lambdacast.ratelimit import RateLimiter
 from lambdacast.router import Caller, Context
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ class Runtime:
         self._transport = transport
         self._transports: dict[str, Transport] = {}
         self._fanouts: dict[str, Broadcaster] = {}
+        self.limiter = RateLimiter(rate=settings.publish_rate_per_second, burst=settings.publish_burst)
+        self.departures = Departures(self.store, self.limiter)
 
     def transport(self, endpoint: str) -> Transport:
         """The transport posting to ``endpoint``."""
@@ -74,7 +78,7 @@ class Runtime:
             engine = self._fanouts[endpoint] = ThreadedFanout(
                 self.transport(endpoint),
                 concurrency=self.settings.fanout_concurrency,
-                on_gone=self.store.remove_connection,
+                on_gone=self.departures.remove,
             )
         return engine
 
@@ -141,10 +145,18 @@ def on_disconnect(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     _bind(ws)
     rc = ws.request_context
     try:
-        channels = get_runtime().store.remove_connection(rc.connection_id)
+        runtime = get_runtime()
+        channels = runtime.departures.remove(rc.connection_id)
     except Exception:
         obs.logger.exception("could not remove the connection; its items expire by TTL")
         return OK
+    try:
+        endpoint = resolve_endpoint(
+            runtime.settings.management_endpoint, domain_name=rc.domain_name, stage=rc.stage
+        )
+        announce([], runtime.departures, runtime.fanout(endpoint), runtime.store)
+    except Exception:
+        obs.logger.exception("could not announce the presence members who left")
     obs.count(obs.DISCONNECTIONS)
     obs.logger.info(
         "disconnected",
@@ -166,6 +178,7 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ws = APIGatewayWebSocketEvent(event)
     _bind(ws)
     transport: Transport | None = None
+    ctx: Context | None = None
     caller_id = ""
     try:
         runtime = get_runtime()
@@ -182,6 +195,9 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             store=runtime.store,
             fanout=runtime.fanout(endpoint),
             clock=now_ms,
+            transport=transport,
+            limiter=runtime.limiter,
+            departures=runtime.departures,
         )
         obs.count(obs.FRAMES)
         outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))
@@ -197,6 +213,11 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         reply = error_frame(None, code=ErrorCode.INTERNAL_ERROR, message=INTERNAL_ERROR_MESSAGE)
     if transport is not None:
         _reply(transport, caller_id, reply)
+    if ctx is not None and ctx.departures is not None:
+        try:
+            announce([], ctx.departures, ctx.fanout, ctx.store)
+        except Exception:
+            obs.logger.exception("could not announce the presence members who left")
     return OK
 
 
@@ -207,7 +228,7 @@ def _reply(transport: Transport, connection_id: str, frame: str) -> None:
         obs.logger.info("caller left before its reply; removing it")
         obs.count(obs.GONE_CONNECTIONS)
         try:
-            get_runtime().store.remove_connection(connection_id)
+            get_runtime().departures.remove(connection_id)
         except Exception:
             obs.logger.exception("cleanup of the gone caller failed; its items expire by TTL")
     except Exception:

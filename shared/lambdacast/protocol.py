@@ -24,18 +24,23 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ErrorCode",
     "Hello",
+    "History",
     "Limits",
     "Ping",
+    "Presence",
     "Publish",
     "Request",
     "Subscribe",
     "Unsubscribe",
     "ack_frame",
     "error_frame",
+    "history_frame",
     "is_reserved",
+    "member_frame",
     "message_frame",
     "parse_frame",
     "pong_frame",
+    "presence_frame",
     "subscribed_frame",
     "unsubscribed_frame",
     "validate_channel",
@@ -47,6 +52,9 @@ MAX_ID_LENGTH: Final = 64
 MAX_CHANNEL_LENGTH: Final = 128
 CHANNEL_PATTERN: Final = re.compile(r"[A-Za-z0-9_\-=@,.;:]{1,128}")
 RESERVED_PREFIXES: Final = ("private-", "presence-")
+MAX_SEQ: Final = 2**53 - 1
+MAX_HISTORY_LIMIT: Final = 100
+DEFAULT_HISTORY_LIMIT: Final = 50
 ALLOWED_CHANNEL_CHARS: Final = "A-Z a-z 0-9 _ - = @ , . ; :"
 
 
@@ -74,9 +82,41 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """``{"action": "subscribe", "channel": ...}``."""
+    """``{"action": "subscribe", "channel": ..., "since"?: seq}``.
+
+    Attributes:
+        channel: The channel name.
+        since: The last ``seq`` the client saw; messages after it are replayed (recovery).
+        id: The client's frame id.
+    """
 
     channel: str
+    since: int | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """``{"action": "presence", "channel": ...}``: list the members of a presence channel."""
+
+    channel: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """``{"action": "history", "channel": ..., "limit"?: 1..100, "before"?: seq}``.
+
+    Attributes:
+        channel: The channel name.
+        limit: The most messages to return (the newest ones before ``before``).
+        before: Only messages with a smaller ``seq``; ``None`` means up to the latest.
+        id: The client's frame id.
+    """
+
+    channel: str
+    limit: int = DEFAULT_HISTORY_LIMIT
+    before: int | None = None
     id: str | None = None
 
 
@@ -105,7 +145,7 @@ class Publish:
     id: str | None = None
 
 
-Request = Hello | Ping | Subscribe | Unsubscribe | Publish
+Request = Hello | Ping | Subscribe | Unsubscribe | Publish | Presence | History
 
 
 def _reject_constant(name: str) -> Any:
@@ -192,7 +232,32 @@ def _parse_publish(obj: dict[str, Any], frame_id: str | None, limits: Limits) ->
     return Publish(channel=channel, data_json=data_json, echo=echo, id=frame_id)
 
 
-ACTIONS: Final = ("hello", "subscribe", "unsubscribe", "publish", "ping")
+def _optional_int(obj: dict[str, Any], name: str, low: int, high: int, frame_id: str | None) -> int | None:
+    if name not in obj:
+        return None
+    value = obj[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProtocolError(
+            f'"{name}" must be an integer from {low} to {high} when present.', frame_id=frame_id
+        )
+    return value
+
+
+def _parse_subscribe(obj: dict[str, Any], frame_id: str | None) -> Subscribe:
+    channel = validate_channel(obj.get("channel"), frame_id=frame_id)
+    return Subscribe(channel=channel, since=_optional_int(obj, "since", 0, MAX_SEQ, frame_id), id=frame_id)
+
+
+def _parse_history(obj: dict[str, Any], frame_id: str | None) -> History:
+    channel = validate_channel(obj.get("channel"), frame_id=frame_id)
+    limit = _optional_int(obj, "limit", 1, MAX_HISTORY_LIMIT, frame_id)
+    before = _optional_int(obj, "before", 1, MAX_SEQ, frame_id)
+    return History(
+        channel=channel, limit=DEFAULT_HISTORY_LIMIT if limit is None else limit, before=before, id=frame_id
+    )
+
+
+ACTIONS: Final = ("hello", "subscribe", "unsubscribe", "publish", "ping", "presence", "history")
 
 
 def _json_kind(value: object) -> str:
@@ -238,11 +303,15 @@ def parse_frame(text: str | None, limits: Limits, *, binary: bool = False) -> Re
     if action == "ping":
         return Ping(id=frame_id)
     if action == "subscribe":
-        return Subscribe(channel=validate_channel(obj.get("channel"), frame_id=frame_id), id=frame_id)
+        return _parse_subscribe(obj, frame_id)
     if action == "unsubscribe":
         return Unsubscribe(channel=validate_channel(obj.get("channel"), frame_id=frame_id), id=frame_id)
     if action == "publish":
         return _parse_publish(obj, frame_id, limits)
+    if action == "presence":
+        return Presence(channel=validate_channel(obj.get("channel"), frame_id=frame_id), id=frame_id)
+    if action == "history":
+        return _parse_history(obj, frame_id)
     shown = action if len(action) <= 40 else action[:40] + "..."
     raise UnknownAction(f"Unknown action {shown!r}; the actions are {', '.join(ACTIONS)}.", frame_id=frame_id)
 
@@ -267,9 +336,30 @@ def welcome_frame(frame_id: str | None, *, connection_id: str, user_id: str | No
     )
 
 
-def subscribed_frame(frame_id: str | None, *, channel: str, seq: int) -> str:
-    """Build the ``subscribed`` reply (``seq`` is the channel's latest sequence number)."""
-    return _frame("subscribed", frame_id, channel=channel, seq=seq)
+def subscribed_frame(frame_id: str | None, *, channel: str, seq: int, recovered: bool | None = None) -> str:
+    """Build the ``subscribed`` reply (``seq`` is the channel's latest sequence number).
+
+    ``recovered`` is present only when the client asked for recovery (``since``).
+    """
+    if recovered is None:
+        return _frame("subscribed", frame_id, channel=channel, seq=seq)
+    return _frame("subscribed", frame_id, channel=channel, seq=seq, recovered=recovered)
+
+
+def member_frame(kind: str, *, channel: str, user_id: str, info: dict[str, Any]) -> str:
+    """Build ``member_joined`` or ``member_left`` (``kind``), posted to a presence channel's subscribers."""
+    return _frame(kind, None, channel=channel, member={"userId": user_id, "info": info})
+
+
+def presence_frame(frame_id: str | None, *, channel: str, members: list[dict[str, Any]]) -> str:
+    """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``."""
+    return _frame("presence", frame_id, channel=channel, members=members)
+
+
+def history_frame(frame_id: str | None, *, channel: str, messages_json: list[str]) -> str:
+    """Build the ``history`` reply from stored message frames (already JSON), in ``seq`` order."""
+    head = _frame("history", frame_id, channel=channel)
+    return f'{head[:-1]},"messages":[{",".join(messages_json)}]}}'
 
 
 def unsubscribed_frame(frame_id: str | None, *, channel: str) -> str:
@@ -293,7 +383,7 @@ def error_frame(frame_id: str | None, *, code: ErrorCode, message: str) -> str:
 
 
 def message_frame(
-    *, channel: str, seq: int, data_json: str, connection_id: str, user_id: str | None, ts: int
+    *, channel: str, seq: int, data_json: str, connection_id: str | None, user_id: str | None, ts: int
 ) -> str:
     """Build the ``message`` frame every subscriber receives.
 

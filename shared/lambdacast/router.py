@@ -12,7 +12,9 @@ from lambdacast.protocol import Limits, Request, error_frame, parse_frame
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore
     from lambdacast.config import Settings
-    from lambdacast.fanout import Broadcaster
+    from lambdacast.departures import Departures
+    from lambdacast.fanout import Broadcaster, Transport
+    from lambdacast.ratelimit import RateLimiter
 
 R = TypeVar("R", bound=Request)
 ActionHandler = Callable[[Any, "Context"], str]
@@ -38,18 +40,37 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What an action handler may use: the caller and the services of this container."""
+    """What an action handler may use: the caller and the services of this container.
+
+    Attributes:
+        caller: The connection the frame came from.
+        settings: The settings.
+        store: The channel store.
+        fanout: The broadcaster.
+        clock: Milliseconds since epoch.
+        transport: Posts to the caller directly (recovery replays), when available.
+        limiter: The per-connection publish rate limiter (none: no limit).
+        departures: Removes gone connections and queues their presence changes.
+    """
 
     caller: Caller
     settings: Settings
     store: ChannelStore
     fanout: Broadcaster
     clock: Callable[[], int]
+    transport: Transport | None = None
+    limiter: RateLimiter | None = None
+    departures: Departures | None = None
 
     @property
     def limits(self) -> Limits:
         """The protocol limits from the settings."""
         return Limits(max_data_bytes=self.settings.max_data_bytes, max_channels=self.settings.max_channels)
+
+    @property
+    def now_epoch(self) -> int:
+        """The current time, seconds since epoch."""
+        return self.clock() // 1000
 
     @property
     def ttl_epoch(self) -> int:

@@ -1,0 +1,103 @@
+"""One publish, whoever sends it: number the message, store it in the history, fan it out.
+
+Shared by the WebSocket ``publish`` action and the server-side HTTP endpoint. Two writes per
+publish (the counter and the history item), then reads proportional to the channel's
+subscribers (the fan-out Query); presence departures found by the fan-out are announced after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lambdacast import observability as obs
+from lambdacast.departures import announce
+from lambdacast.history import HistoryStore
+from lambdacast.protocol import message_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lambdacast.channels import ChannelStore
+    from lambdacast.departures import Departures
+    from lambdacast.fanout import Broadcaster
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The outcome of a publish: the message's ``seq`` and the connections it was posted to."""
+
+    seq: int
+    delivered: int
+
+
+def publish_message(
+    *,
+    store: ChannelStore,
+    fanout: Broadcaster,
+    departures: Departures | None,
+    channel: str,
+    data_json: str,
+    sender_connection: str | None,
+    sender_user: str | None,
+    clock: Callable[[], int],
+    history_ttl_seconds: int,
+    skip: frozenset[str] = frozenset(),
+) -> Published:
+    """Number, store and broadcast one message (the caller has validated and authorized it).
+
+    The history item is written before the fan-out, so a client recovering concurrently either
+    finds the message in the history or, being subscribed already, receives it live.
+
+    Args:
+        store: The channel store.
+        fanout: The broadcaster.
+        departures: Where gone connections' presence changes are queued, then announced.
+        channel: The channel.
+        data_json: The serialized ``data``.
+        sender_connection: The publishing connection (``None`` for a server-side publish).
+        sender_user: The publishing user, if known.
+        clock: Milliseconds since epoch.
+        history_ttl_seconds: How long the message stays in the history.
+        skip: Connections not to post to (the publisher, unless it asked for echo).
+
+    Returns:
+        The ``seq`` and the number of connections the message was posted to.
+    """
+    seq = store.next_seq(channel)
+    ts = clock()
+    frame = message_frame(
+        channel=channel,
+        seq=seq,
+        data_json=data_json,
+        connection_id=sender_connection,
+        user_id=sender_user,
+        ts=ts,
+    )
+    try:
+        HistoryStore(store).append(channel, seq, frame, ttl_epoch=ts // 1000 + history_ttl_seconds)
+    except Exception:
+        # The live subscribers still get the message; only history/recovery will miss it.
+        obs.logger.exception("could not store the message in the history", extra={"seq": seq})
+    result = fanout.broadcast(store.subscriber_pages(channel), frame.encode(), skip=skip)
+    obs.count(obs.MESSAGES)
+    obs.count(obs.DELIVERIES, result.delivered)
+    obs.count(obs.GONE_CONNECTIONS, len(result.gone))
+    obs.count(obs.FAILED_DELIVERIES, len(result.failed))
+    obs.milliseconds(obs.FANOUT_DURATION, result.duration_ms)
+    obs.logger.info(
+        "published",
+        extra={
+            "channel": channel,
+            "seq": seq,
+            "recipients": result.recipients,
+            "delivered": result.delivered,
+            "gone": len(result.gone),
+            "failed": len(result.failed),
+            "retries": result.retries,
+            "fanout_ms": round(result.duration_ms, 1),
+        },
+    )
+    if departures is not None:
+        announce([], departures, fanout, store)
+    return Published(seq=seq, delivered=result.delivered)

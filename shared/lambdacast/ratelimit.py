@@ -1,0 +1,92 @@
+"""Per-connection publish rate limit: a token bucket per connection, in this container's memory.
+
+Pure (no I/O): the clock is passed in. A bucket holds up to ``burst`` tokens and refills at
+``rate`` tokens per second; each publish takes one, and a publish finding the bucket empty is
+refused (``rate_limited``) before it touches DynamoDB.
+
+Trade-off (docs/protocol.md, "Rate limit"): checking costs no DynamoDB write, but the buckets
+are per warm container. API Gateway may route one connection's frames to several concurrent
+containers, each with its own bucket, so a client that floods can get up to ``k`` times the
+rate through ``k`` containers. The stage-wide throttle (``ThrottlingRateLimit``) still bounds the
+total. A shared bucket in DynamoDB would be exact but would cost one write per publish, a
+third write on the hot path that issue 6's cost budget (counter + history) does not allow.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+#: Buckets kept per container; the least recently used is dropped beyond this (a dropped
+#: connection simply starts again with a full bucket).
+MAX_BUCKETS: Final = 10_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated_ms: int
+
+
+class RateLimiter:
+    """Token buckets keyed by connection id.
+
+    Args:
+        rate: Tokens added per second.
+        burst: Bucket capacity (the most publishes allowed at once).
+        max_buckets: Buckets kept before the least recently used is dropped.
+    """
+
+    def __init__(self, *, rate: float, burst: int, max_buckets: int = MAX_BUCKETS) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._max = max_buckets
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._lock = threading.Lock()  # forget() runs on fan-out threads (410 cleanup)
+
+    def allow(self, key: str, now_ms: int) -> bool:
+        """Take one token from ``key``'s bucket if it has one.
+
+        Args:
+            key: The connection id.
+            now_ms: The current time, ms since epoch.
+
+        Returns:
+            ``True`` when the publish may go ahead, ``False`` when it must be refused.
+        """
+        with self._lock:
+            return self._take(key, now_ms)
+
+    def _take(self, key: str, now_ms: int) -> bool:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = _Bucket(tokens=float(self.burst), updated_ms=now_ms)
+            self._buckets[key] = bucket
+            if len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            elapsed = max(0, now_ms - bucket.updated_ms) / 1000
+            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
+            bucket.updated_ms = max(bucket.updated_ms, now_ms)
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True
+
+    def retry_after_ms(self, key: str) -> int:
+        """How long until ``key``'s bucket holds a token again (0 if it holds one now)."""
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.tokens >= 1:
+            return 0
+        return math.ceil((1 - bucket.tokens) * 1000 / self.rate)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket (the connection left)."""
+        with self._lock:
+            self._buckets.pop(key, None)
