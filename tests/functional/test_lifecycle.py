@@ -47,28 +47,40 @@ def _disconnect_logged(emulator: Any, connection_id: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def short_lived() -> Any:
-    with running_emulator(ECHO / "template.yaml", idle_timeout_s=1.0, max_duration_s=3.0) as emulator:
+def short_idle() -> Any:
+    with running_emulator(ECHO / "template.yaml", idle_timeout_s=1.0, max_duration_s=3600.0) as emulator:
         yield emulator
 
 
-def test_idle_connection_is_closed_with_1001_and_disconnect_fires(short_lived):
-    # GIVEN a connection that sends nothing after its first message (idle timeout 1 s)
-    with connect(short_lived.ws_url) as ws:
-        ws.send("whoami")
-        connection_id = ws.recv(timeout=15)
-        # WHEN it stays idle
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=30)
+@pytest.fixture(scope="module")
+def short_max() -> Any:
+    with running_emulator(ECHO / "template.yaml", idle_timeout_s=3600.0, max_duration_s=2.0) as emulator:
+        yield emulator
+
+
+def connect_with_id(emulator: Any) -> tuple[Any, str]:
+    """Connect and learn the connection id from the $connect invocation (no message: the idle clock runs)."""
+    before = {inv.connection_id for inv in emulator.invocations_of("$connect")}
+    ws = connect(emulator.ws_url)
+    (connection_id,) = {inv.connection_id for inv in emulator.invocations_of("$connect")} - before
+    return ws, connection_id
+
+
+def test_idle_connection_is_closed_with_1001_and_disconnect_fires(short_idle):
+    # GIVEN a connection that sends nothing (idle timeout 1 s)
+    ws, connection_id = connect_with_id(short_idle)
+    # WHEN it stays idle
+    with ws, pytest.raises(ConnectionClosed):
+        ws.recv(timeout=30)
     # THEN the server closed it with 1001 and $disconnect fired
     assert ws.close_code == 1001
-    assert short_lived.wait_for(lambda e: _disconnect_logged(e, str(connection_id)))
-    assert _disconnect_status(short_lived, str(connection_id)) == 1001
+    assert short_idle.wait_for(lambda e: _disconnect_logged(e, connection_id))
+    assert _disconnect_status(short_idle, connection_id) == 1001
 
 
-def test_busy_connection_is_closed_at_the_maximum_duration(short_lived):
-    # GIVEN a connection that keeps talking (never idle for 1 s; maximum duration 3 s)
-    with connect(short_lived.ws_url) as ws:
+def test_busy_connection_is_closed_at_the_maximum_duration(short_max):
+    # GIVEN a connection that keeps talking (idle timeout 1 h; maximum duration 2 s)
+    with connect(short_max.ws_url) as ws:
         closed = False
         for _ in range(200):
             try:
@@ -226,18 +238,17 @@ def test_web_dir_is_served_with_a_config_naming_this_emulator(tmp_path):
     assert config == {"webSocketUrl": emulator.ws_url}
 
 
-def test_server_posts_do_not_keep_an_idle_client_alive(short_lived):
+def test_server_posts_do_not_keep_an_idle_client_alive(short_idle):
     # GIVEN a client that only receives (the backend posts to it every 0.2 s)
     client = boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=short_lived.management_url,
+        endpoint_url=short_idle.management_url,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    with connect(short_lived.ws_url) as ws:
-        ws.send("whoami")
-        connection_id = str(ws.recv(timeout=15))
+    ws, connection_id = connect_with_id(short_idle)
+    with ws:
         # WHEN the client itself stays silent past the idle timeout
         closed = False
         for _ in range(100):
@@ -253,13 +264,12 @@ def test_server_posts_do_not_keep_an_idle_client_alive(short_lived):
     assert ws.close_code == 1001
 
 
-def test_dropped_tcp_connection_fires_disconnect_with_1006(short_lived):
+def test_dropped_tcp_connection_fires_disconnect_with_1006(short_max):
     # GIVEN a connection
-    with connect(short_lived.ws_url) as ws:
-        ws.send("whoami")
-        connection_id = str(ws.recv(timeout=15))
+    ws, connection_id = connect_with_id(short_max)
+    with ws:
         # WHEN its TCP connection drops without a close frame
         ws.socket.shutdown(socket.SHUT_RDWR)
     # THEN $disconnect fires with 1006
-    assert short_lived.wait_for(lambda e: _disconnect_logged(e, connection_id))
-    assert _disconnect_status(short_lived, connection_id) == 1006
+    assert short_max.wait_for(lambda e: _disconnect_logged(e, connection_id))
+    assert _disconnect_status(short_max, connection_id) == 1006
