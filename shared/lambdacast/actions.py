@@ -165,6 +165,7 @@ def publish(request: Publish, ctx: Context) -> str:
     caller = ctx.caller
     if ctx.limiter is not None and not ctx.limiter.allow(caller.connection_id, ctx.clock()):
         wait = ctx.limiter.retry_after_ms(caller.connection_id)
+        obs.count(obs.RATE_LIMITED)
         raise RateLimited(
             f"This connection may publish {ctx.limiter.rate:g} messages per second (bursts of "
             f"{ctx.limiter.burst}); wait {wait} ms before publishing again.",

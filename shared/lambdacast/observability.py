@@ -79,6 +79,10 @@ FAILED_DELIVERIES: Final = "FailedDeliveries"
 FANOUT_DURATION: Final = "FanoutDuration"
 FRAMES: Final = "Frames"
 ERROR_FRAMES: Final = "ErrorFrames"
+HTTP_PUBLISH_REQUESTS: Final = "HttpPublishRequests"
+HTTP_PUBLISH_ERRORS: Final = "HttpPublishErrors"
+RATE_LIMITED: Final = "RateLimited"
+HISTORY_WRITE_FAILURES: Final = "HistoryWriteFailures"
 
 
 def bind_request(*, connection_id: str, request_id: str, route: str) -> None:

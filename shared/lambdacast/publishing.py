@@ -79,6 +79,7 @@ def publish_message(
     except Exception:
         # The live subscribers still get the message; only history/recovery will miss it.
         obs.logger.exception("could not store the message in the history", extra={"seq": seq})
+        obs.count(obs.HISTORY_WRITE_FAILURES)
     result = fanout.broadcast(store.subscriber_pages(channel), frame.encode(), skip=skip)
     obs.count(obs.MESSAGES)
     obs.count(obs.DELIVERIES, result.delivered)

@@ -6,9 +6,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayProxyEventV2Model,
     APIGatewayWebSocketConnectEventModel,
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
@@ -25,11 +27,21 @@ MODELS: dict[str, type[BaseModel]] = {
 
 def _route_events() -> list[Path]:
     # REQUEST authorizer events (top-level "type": "REQUEST") are a different event type, the
-    # authorizer's input; they are validated by the authorizer's own tests, not here.
-    return sorted(p for p in EVENTS.glob("*.json") if json.loads(p.read_text()).get("type") != "REQUEST")
+    # authorizer's input; they are validated by the authorizer's own tests, not here. HTTP API
+    # events (payload "version": "2.0") are validated below.
+    return sorted(
+        p
+        for p in EVENTS.glob("*.json")
+        if json.loads(p.read_text()).get("type") != "REQUEST" and not _is_http(p)
+    )
+
+
+def _is_http(path: Path) -> bool:
+    return bool(json.loads(path.read_text()).get("version") == "2.0")
 
 
 ROUTE_EVENTS = _route_events()
+HTTP_EVENTS = sorted(p for p in EVENTS.glob("*.json") if _is_http(p))
 
 
 def test_there_are_route_events_for_every_route() -> None:
@@ -66,4 +78,32 @@ def test_event_is_used_by_a_test(path: Path) -> None:
     sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.resolve() != this)
     # WHEN the event's name is looked for
     # THEN some test loads it by name
+    assert f'"{path.stem}"' in sources, f"events/{path.name} is not used by any test"
+
+
+def test_there_are_http_api_events() -> None:
+    # GIVEN the events/ folder WHEN its HTTP API events are listed THEN there are some
+    assert HTTP_EVENTS
+
+
+@pytest.mark.parametrize("path", HTTP_EVENTS, ids=lambda p: p.name)
+def test_http_event_validates_against_powertools_model(path: Path) -> None:
+    # GIVEN a sample HTTP API (payload 2.0) event
+    event = json.loads(path.read_text())
+    # WHEN validated by Powertools' APIGatewayProxyEventV2Model
+    parsed = APIGatewayProxyEventV2Model.model_validate(event)
+    # THEN it parses as an IAM-authorized POST to the publish route, path and parameters agreeing
+    assert parsed.requestContext.http.method == "POST"
+    assert parsed.routeKey == parsed.requestContext.routeKey == "POST /channels/{channel}/messages"
+    assert parsed.requestContext.authorizer is not None
+    assert parsed.requestContext.authorizer.iam is not None
+    assert parsed.pathParameters is not None
+    assert parsed.rawPath == f"/channels/{quote(parsed.pathParameters['channel'])}/messages"
+
+
+@pytest.mark.parametrize("path", HTTP_EVENTS, ids=lambda p: p.name)
+def test_http_event_is_used_by_a_test(path: Path) -> None:
+    # GIVEN the test sources WHEN the event's name is looked for THEN some test loads it by name
+    this = Path(__file__).resolve()
+    sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.resolve() != this)
     assert f'"{path.stem}"' in sources, f"events/{path.name} is not used by any test"
