@@ -112,10 +112,10 @@ def test_handler_exception_sends_internal_server_error_frame(lambdacast):
 
 
 def test_handler_timeout_kills_the_worker_and_sends_internal_server_error(lambdacast):
-    # GIVEN a connection (Timeout: 1 s in the template)
+    # GIVEN a connection (Timeout: 3 s in the template)
     with open_ws(lambdacast) as ws:
         # WHEN the handler runs past its timeout
-        ws.send(json.dumps({"route": "echo", "op": "sleep", "seconds": 5}))
+        ws.send(json.dumps({"route": "echo", "op": "sleep", "seconds": 10}))
         frame = json.loads(ws.recv(timeout=15))
         # THEN the client gets the error frame and the invocation counts as timed out...
         assert frame["message"] == "Internal server error"
