@@ -47,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--template", "-t", type=Path, default=Path("template.yaml"))
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=3001)
-    local.add_argument("--web-dir", type=Path, default=None, help="Serve this folder as the demo page.")
+    local.add_argument(
+        "--web-dir",
+        type=Path,
+        default=None,
+        help="Serve this folder as the demo page (default: web/ beside the template).",
+    )
     local.add_argument("--web-port", type=int, default=8000)
     local.add_argument("--no-web", action="store_true", help="Do not serve --web-dir.")
     local.add_argument(
@@ -92,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> Options:
     web_dir = None if args.no_web else args.web_dir
+    if web_dir is None and not args.no_web:
+        beside = args.template.resolve().parent / "web"  # a demo page next to the template, if there is one
+        web_dir = beside if (beside / "index.html").is_file() else None
     if web_dir is not None and not (web_dir / "index.html").is_file():
         raise LocalError(f"--web-dir {web_dir} has no index.html (pass --no-web to serve no page).")
     return Options(
