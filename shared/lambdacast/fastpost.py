@@ -166,6 +166,8 @@ async def post_many_async(
     sleep: Sleep | None = None,
     jitter: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.time,
+    deadline: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FanoutOutcome:
     """Post each ``(connection_id, payload)`` once, at most ``concurrency`` requests in flight.
 
@@ -182,6 +184,11 @@ async def post_many_async(
         sleep: Backoff sleep (injectable for tests); default :func:`asyncio.sleep`.
         jitter: Uniform [0, 1) source for full jitter.
         clock: Epoch seconds for request timestamps.
+        deadline: A ``monotonic()`` time by which the batch must be done, e.g. from the Lambda
+            context's remaining time minus a margin. No attempt or backoff starts after it, and
+            requests in flight are cut at it: those recipients are reported failed instead of
+            being lost to the function's timeout.
+        monotonic: The clock ``deadline`` is read against (injectable for tests).
 
     Returns:
         The outcome for every recipient.
@@ -201,14 +208,8 @@ async def post_many_async(
     )
     if batch is None:
         return FanoutOutcome()
-    return await _run(
-        session,
-        batch=batch,
-        concurrency=concurrency,
-        policy=policy or RetryPolicy(),
-        sleep=sleep or _asyncio().sleep,
-        jitter=jitter,
-    )
+    pacing = _Pacing(policy or RetryPolicy(), sleep or _asyncio().sleep, jitter, deadline, monotonic)
+    return await _run(session, batch=batch, concurrency=concurrency, pacing=pacing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,20 @@ class _Batch:
     endpoint: Endpoint
     items: list[tuple[str, bytes]]
     signer: Signer
+
+
+@dataclass(frozen=True, slots=True)
+class _Pacing:
+    """When to try again, and when to stop trying."""
+
+    policy: RetryPolicy
+    sleep: Sleep
+    jitter: Callable[[], float]
+    deadline: float | None
+    monotonic: Callable[[], float]
+
+    def time_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.monotonic()
 
 
 def _prepare(
@@ -241,18 +256,10 @@ def _prepare(
 
 
 async def _run(
-    session: aiohttp.ClientSession,
-    *,
-    batch: _Batch,
-    concurrency: int,
-    policy: RetryPolicy,
-    sleep: Sleep,
-    jitter: Callable[[], float],
+    session: aiohttp.ClientSession, *, batch: _Batch, concurrency: int, pacing: _Pacing
 ) -> FanoutOutcome:
     checked = batch.items
-    engine = _Engine(
-        session, endpoint=batch.endpoint, signer=batch.signer, policy=policy, sleep=sleep, jitter=jitter
-    )
+    engine = _Engine(session, endpoint=batch.endpoint, signer=batch.signer, pacing=pacing)
     work = iter(checked)
     await _asyncio().gather(*(engine.worker(work) for _ in range(min(concurrency, len(checked)))))
     return engine.outcome
@@ -267,9 +274,7 @@ class _Engine:
         *,
         endpoint: Endpoint,
         signer: Signer,
-        policy: RetryPolicy,
-        sleep: Sleep,
-        jitter: Callable[[], float],
+        pacing: _Pacing,
     ) -> None:
         import aiohttp  # noqa: PLC0415 - lazy: keeps handler cold start small
         from yarl import URL  # noqa: PLC0415 - ships with aiohttp
@@ -277,10 +282,10 @@ class _Engine:
         self._session = session
         self._endpoint = endpoint
         self._signer = signer
-        self._policy = policy
-        self._sleep = sleep
-        self._jitter = jitter
+        self._pacing = pacing
+        self._policy = pacing.policy
         self._url = URL
+        self._timeout = aiohttp.ClientTimeout
         self._errors = (aiohttp.ClientError, TimeoutError, OSError)
         self._hashes: dict[bytes, str] = {}
         self.outcome = FanoutOutcome()
@@ -295,15 +300,26 @@ class _Engine:
         body_hash = self._hashes.get(payload)
         if body_hash is None:
             body_hash = self._hashes[payload] = payload_hash(payload)
-        outcome = self.outcome
-        attempt = 0
+        outcome, pacing = self.outcome, self._pacing
+        attempt, reason = 0, ""
         while True:
+            left = pacing.time_left()
+            if left is not None and left <= 0:
+                outcome.failed[connection_id] = (
+                    f"{reason} (deadline reached after {attempt} attempts)"
+                    if attempt
+                    else "deadline reached before it could be posted"
+                )
+                return
             attempt += 1
             outcome.attempts += 1
             headers = self._signer.headers(self._endpoint, url, canonical_path, payload, body_hash)
+            timeout = self._session.timeout
+            if left is not None:  # a request in flight is cut at the deadline too
+                timeout = self._timeout(total=min(left, timeout.total or left))
             try:
                 async with self._session.post(
-                    self._url(url, encoded=True), data=payload, headers=headers
+                    self._url(url, encoded=True), data=payload, headers=headers, timeout=timeout
                 ) as resp:
                     status = resp.status
                     body = await resp.read()
@@ -320,8 +336,13 @@ class _Engine:
                 outcome.gone.append(connection_id)
                 return
             if verdict is Verdict.RETRY and attempt < self._policy.max_attempts:
+                delay = self._policy.delay(attempt, pacing.jitter())
+                left = pacing.time_left()
+                if left is not None and delay >= left:
+                    outcome.failed[connection_id] = f"{reason} (deadline reached after {attempt} attempts)"
+                    return
                 outcome.retries += 1
-                await self._sleep(self._policy.delay(attempt, self._jitter()))
+                await pacing.sleep(delay)
                 continue
             if verdict is Verdict.RETRY:
                 reason = f"{reason} (gave up after {attempt} attempts)"
@@ -403,6 +424,8 @@ def post_many(
     sleep: Sleep | None = None,
     jitter: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.time,
+    deadline: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> FanoutOutcome:
     """Synchronous entry point for Lambda handlers: see :func:`post_many_async`.
 
@@ -419,6 +442,8 @@ def post_many(
         sleep: Backoff sleep (injectable for tests).
         jitter: Uniform [0, 1) source for full jitter.
         clock: Epoch seconds for request timestamps.
+        deadline: A ``monotonic()`` time by which the batch must be done (see :func:`post_many_async`).
+        monotonic: The clock ``deadline`` is read against.
 
     Raises:
         ValueError: Bad input; nothing has been posted.
@@ -449,16 +474,8 @@ def post_many(
         return FanoutOutcome()
     runner = _runner()
     session = runner.session_for(concurrency, timeout)
-    return runner.loop.run_until_complete(
-        _run(
-            session,
-            batch=batch,
-            concurrency=concurrency,
-            policy=policy,
-            sleep=sleep or _asyncio().sleep,
-            jitter=jitter,
-        )
-    )
+    pacing = _Pacing(policy, sleep or _asyncio().sleep, jitter, deadline, monotonic)
+    return runner.loop.run_until_complete(_run(session, batch=batch, concurrency=concurrency, pacing=pacing))
 
 
 def close() -> None:

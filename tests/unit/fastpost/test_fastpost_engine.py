@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import pytest
 from botocore.credentials import Credentials
@@ -338,3 +340,51 @@ def test_an_untrusted_certificate_fails_the_posts_without_raising(
     assert management_api_tls.api.recorder.attempts == {}
     assert list(outcome.failed) == ["a"]
     assert "certificate" in outcome.failed["a"].lower()
+
+
+def test_nothing_is_posted_once_the_deadline_has_passed(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN a deadline that is already over (say the Lambda has no time left)
+    # WHEN a batch is posted
+    outcome = send(management_api, ["a", "b"], no_sleep, deadline=99.0, monotonic=lambda: 100.0)
+    # THEN every recipient is reported failed, none silently dropped, and nothing was sent
+    assert outcome.failed == dict.fromkeys(["a", "b"], "deadline reached before it could be posted")
+    assert management_api.recorder.attempts == {}
+
+
+def test_a_retry_that_would_end_after_the_deadline_is_not_started(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN 50 ms left and a backoff that would wait 900 ms before retrying a throttled post
+    policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=1.0)
+    # WHEN the batch is posted
+    outcome = send(
+        management_api,
+        ["throttle1-x", "ok"],
+        no_sleep,
+        policy=policy,
+        jitter=lambda: 0.9,
+        deadline=100.05,
+        monotonic=lambda: 100.0,
+    )
+    # THEN the throttled post is failed after one attempt with both reasons, and the rest delivered
+    assert outcome.delivered == ["ok"]
+    assert management_api.recorder.attempts["throttle1-x"] == 1
+    assert outcome.failed["throttle1-x"] == (
+        "HTTP 429 LimitExceededException: Rate exceeded (deadline reached after 1 attempts)"
+    )
+    assert no_sleep.delays == []
+
+
+def test_a_request_still_in_flight_at_the_deadline_is_cut_and_reported(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN a server that takes a second to answer, and 200 ms left
+    management_api.recorder.latency = 1.0
+    # WHEN a post is made
+    outcome = send(management_api, ["slow"], no_sleep, deadline=time.monotonic() + 0.2)
+    # THEN it is reported failed at the deadline rather than holding the invocation
+    assert list(outcome.failed) == ["slow"]
+    assert "deadline reached after 1 attempts" in outcome.failed["slow"]
+    assert "TimeoutError" in outcome.failed["slow"]
