@@ -78,9 +78,8 @@ async def measure(idle: int, extra: list[str]) -> None:
     for phase in ("cold", "warm"):
         rtts, elapsed = await echo_round(url)
         p99 = rtts[int(len(rtts) * 0.99)]
-        print(
-            f"echo {phase}: p50 {statistics.median(rtts):.1f} ms, p99 {p99:.1f} ms, {len(rtts) / elapsed:.0f} msg/s"
-        )
+        p50, rate = statistics.median(rtts), len(rtts) / elapsed
+        print(f"echo {phase}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, {rate:.0f} msg/s")
     gate = asyncio.Semaphore(200)
     sockets = []
 
