@@ -72,6 +72,17 @@ class EmbeddedAws:
                     QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(queue.redrive_policy)}
                 )
 
+    def seed(self, ssm: dict[str, str], secrets: dict[str, str]) -> None:
+        """Create SSM SecureString parameters and Secrets Manager secrets the handlers read at run time."""
+        if ssm:
+            client = self.client("ssm")
+            for name, value in ssm.items():
+                client.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+        if secrets:
+            client = self.client("secretsmanager")
+            for name, value in secrets.items():
+                client.create_secret(Name=name, SecretString=value)
+
     def stop(self) -> None:
         """Stop the embedded server."""
         if self._server is not None:

@@ -76,6 +76,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--region", default="us-east-1")
     local.add_argument(
+        "--ssm",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="SSM SecureString parameters to create in the embedded AWS (also resolve SSM-typed parameters).",
+    )
+    local.add_argument(
+        "--secret",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Secrets Manager secrets to create in the embedded AWS (also resolve dynamic references).",
+    )
+    local.add_argument(
         "--http-port", type=int, default=3002, help="Port of the template's HTTP APIs, if any."
     )
     local.add_argument(
@@ -119,6 +133,8 @@ def _options(args: argparse.Namespace) -> Options:
         region=args.region,
         http_port=args.http_port,
         iam_auth=not args.no_iam_auth,
+        ssm_parameters=parse_overrides(args.ssm),
+        secrets=parse_overrides(args.secret),
     )
 
 

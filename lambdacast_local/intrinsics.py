@@ -9,6 +9,7 @@ id in an environment variable matches the one in the events.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ ACCOUNT_ID = "123456789012"
 URL_SUFFIX = "amazonaws.com"
 _NO_VALUE = object()
 _SUB_PATTERN = re.compile(r"\$\{([^}]*)\}")
+_DYNAMIC = re.compile(r"\{\{resolve:(ssm|ssm-secure|secretsmanager):([^}]+)\}\}")
 
 
 class UnsupportedIntrinsic(TemplateError):
@@ -60,6 +62,10 @@ class Resolver:
     overrides: Mapping[str, str] = field(default_factory=dict)
     region: str = "us-east-1"
     stack_name: str = "lambdacast-local"
+    ssm: Mapping[str, str] = field(default_factory=dict)
+    """Local values of SSM parameters (``AWS::SSM::Parameter::Value<...>`` types, ``{{resolve:ssm:...}}``)."""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """Local values of Secrets Manager secrets (``{{resolve:secretsmanager:...}}``)."""
     _parameters: dict[str, Any] = field(init=False, default_factory=dict)
     _conditions: dict[str, bool] = field(init=False, default_factory=dict)
 
@@ -75,9 +81,11 @@ class Resolver:
                 value = spec["Default"]
             else:
                 raise TemplateError(f"Parameter {name} has no Default; pass it with --parameter-overrides.")
-            if isinstance(spec, dict) and str(spec.get("Type", "")).startswith(
-                ("CommaDelimitedList", "List<")
-            ):
+            kind = str(spec.get("Type", "")) if isinstance(spec, dict) else ""
+            if kind.startswith("AWS::SSM::Parameter::Value<"):
+                value = self._ssm_value(str(value), f"Parameter {name}")
+                kind = kind.removeprefix("AWS::SSM::Parameter::Value<")
+            if kind.startswith(("CommaDelimitedList", "List<")):
                 value = [part.strip() for part in str(value).split(",")] if isinstance(value, str) else value
             else:
                 value = str(value)
@@ -101,9 +109,42 @@ class Resolver:
         return resources
 
     def resolve(self, value: Any) -> Any:
-        """Resolve every intrinsic inside ``value`` (``AWS::NoValue`` entries are dropped)."""
+        """Resolve every intrinsic and dynamic reference in ``value`` (``AWS::NoValue`` entries dropped)."""
         result = self._resolve(value)
-        return None if result is _NO_VALUE else result
+        return None if result is _NO_VALUE else self._dynamic(result)
+
+    def _dynamic(self, value: Any) -> Any:
+        if isinstance(value, str) and "{{resolve:" in value:
+            return _DYNAMIC.sub(lambda match: self._reference(match.group(1), match.group(2)), value)
+        if isinstance(value, list):
+            return [self._dynamic(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._dynamic(item) for key, item in value.items()}
+        return value
+
+    def _ssm_value(self, name: str, owner: str) -> str:
+        if name not in self.ssm:
+            raise TemplateError(
+                f"{owner} reads SSM parameter {name}: give it a local value with --ssm {name}=VALUE."
+            )
+        return self.ssm[name]
+
+    def _reference(self, service: str, reference: str) -> str:
+        if service in {"ssm", "ssm-secure"}:
+            return self._ssm_value(reference.split(":", maxsplit=1)[0], "A {{resolve:ssm}} reference")
+        secret_id, _, rest = reference.partition(":SecretString")
+        if secret_id not in self.secrets:
+            raise TemplateError(
+                f"A {{{{resolve:secretsmanager}}}} reference reads secret {secret_id}: "
+                f"give it a local value with --secret {secret_id}=VALUE."
+            )
+        key = rest.lstrip(":").split(":")[0]
+        if not key:
+            return self.secrets[secret_id]
+        try:
+            return str(json.loads(self.secrets[secret_id])[key])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TemplateError(f"Secret {secret_id} has no JSON key {key}.") from exc
 
     def _resolve(self, value: Any) -> Any:
         if isinstance(value, list):

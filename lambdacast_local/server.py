@@ -55,16 +55,27 @@ class Options:
     api: str | None = None
     http_port: int = 3002
     iam_auth: bool = True
+    ssm_parameters: dict[str, str] = field(default_factory=dict)
+    """SSM parameters (SecureString) created in the embedded AWS and used to resolve the template."""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secrets Manager secrets created in the embedded AWS and used to resolve the template."""
     region: str = "us-east-1"
 
 
 def load_app(
-    template: Path, overrides: dict[str, str] | None = None, api: str | None = None, region: str = "us-east-1"
+    template: Path,
+    overrides: dict[str, str] | None = None,
+    api: str | None = None,
+    region: str = "us-east-1",
+    *,
+    ssm: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> App:
     """Read, transform and describe a template (raises ``TemplateError`` / ``UsageError``)."""
     document = load_yaml(template)
     cfn, uris = transform(document, template.resolve().parent, region)
-    return build_app(Resolver(cfn, overrides or {}, region), uris, api)
+    resolver = Resolver(cfn, overrides or {}, region, ssm=ssm or {}, secrets=secrets or {})
+    return build_app(resolver, uris, api)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -135,7 +146,14 @@ class Emulator:
     async def start(self) -> None:
         """Load the template, start embedded AWS and the listeners (raises ``LocalError`` on bad input)."""
         opts = self.options
-        model = load_app(opts.template, opts.parameter_overrides, opts.api, opts.region)
+        model = load_app(
+            opts.template,
+            opts.parameter_overrides,
+            opts.api,
+            opts.region,
+            ssm=opts.ssm_parameters,
+            secrets=opts.secrets,
+        )
         self.app_model = model
         main_sock = _bind(opts.host, opts.port)
         tls_sock = _bind("127.0.0.1", 0)
@@ -144,6 +162,7 @@ class Emulator:
             endpoint = await asyncio.to_thread(self._aws.start)
             await asyncio.to_thread(self._aws.create_tables, model.tables)
             await asyncio.to_thread(self._aws.create_queues, model.queues)
+            await asyncio.to_thread(self._aws.seed, opts.ssm_parameters, opts.secrets)
             self._tls = make_local_tls()
             local_host = f"127.0.0.1:{self.tls_port}"
             endpoints = Endpoints(

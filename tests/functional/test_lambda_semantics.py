@@ -22,7 +22,11 @@ def lambdacast_template() -> Path:
 
 @pytest.fixture(scope="module")
 def lambdacast_options() -> dict[str, Any]:
-    return {"concurrency": 2, "parameter_overrides": {"Greeting": "bonjour", "UseShortTimeout": "no"}}
+    return {
+        "concurrency": 2,
+        "parameter_overrides": {"Greeting": "bonjour", "UseShortTimeout": "no"},
+        "ssm_parameters": {"/raw/secret": "local-only-value"},
+    }
 
 
 def open_ws(lambdacast: Any) -> ClientConnection:
@@ -159,3 +163,12 @@ def test_many_clients_at_once_are_all_answered(lambdacast):
         answers = sorted(pool.map(one, range(20)))
     # THEN every one got its own answer
     assert answers == list(range(20))
+
+
+def test_handler_reads_a_seeded_ssm_secure_string_from_the_embedded_aws(lambdacast):
+    # GIVEN --ssm /raw/secret=local-only-value
+    with open_ws(lambdacast) as ws:
+        # WHEN the handler reads the parameter through boto3 (decrypted)
+        reply = request(ws, {"op": "ssm"})
+    # THEN it gets the local value, from the embedded AWS
+    assert reply["message"]["secret"] == "local-only-value"

@@ -133,3 +133,49 @@ def test_parse_overrides_refuses_garbage():
     # THEN an item without '=' is a usage error naming it
     with pytest.raises(UsageError, match="oops"):
         parse_overrides(["oops"])
+
+
+def test_ssm_typed_parameter_resolves_to_the_local_value():
+    # GIVEN a parameter of type AWS::SSM::Parameter::Value<String> naming /app/secret
+    template = {
+        "Parameters": {"Secret": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/app/secret"}},
+        "Resources": {},
+    }
+    # WHEN the local SSM holds that name
+    resolver = Resolver(template, ssm={"/app/secret": "s3cr3t"})
+    # THEN Ref gives its value, as CloudFormation would at deploy time
+    assert resolver.resolve({"Ref": "Secret"}) == "s3cr3t"
+
+
+def test_ssm_typed_parameter_without_local_value_says_how_to_give_one():
+    template = {
+        "Parameters": {"P": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/x"}},
+        "Resources": {},
+    }
+    # THEN the error names the flag to use
+    with pytest.raises(TemplateError, match="--ssm /x=VALUE"):
+        Resolver(template)
+
+
+def test_dynamic_references_resolve_from_local_ssm_and_secrets():
+    # GIVEN dynamic references in a Sub and a plain string
+    resolver = Resolver(
+        {"Resources": {}}, ssm={"/p": "from-ssm"}, secrets={"db": '{"password": "pw"}', "plain": "raw"}
+    )
+    # WHEN they are resolved
+    value = resolver.resolve(
+        {
+            "A": {"Fn::Sub": "x-{{resolve:ssm:/p}}"},
+            "B": "{{resolve:secretsmanager:db:SecretString:password}}",
+            "C": "{{resolve:secretsmanager:plain}}",
+            "D": "{{resolve:ssm-secure:/p:1}}",
+        }
+    )
+    # THEN each takes the local value (JSON keys of secrets included)
+    assert value == {"A": "x-from-ssm", "B": "pw", "C": "raw", "D": "from-ssm"}
+
+
+def test_unknown_secret_reference_names_the_flag():
+    # THEN an unknown secret says how to give it locally
+    with pytest.raises(TemplateError, match="--secret nope=VALUE"):
+        Resolver({"Resources": {}}).resolve("{{resolve:secretsmanager:nope:SecretString:k}}")

@@ -33,6 +33,11 @@ def handle(event, context):
         raise ValueError("boom")
     elif op == "print":
         print('{"pretend": "ipc"}')
+    elif op == "ssm":
+        ssm = boto3.client("ssm")
+        message["secret"] = ssm.get_parameter(Name=os.environ["SECRET_NAME"], WithDecryption=True)[
+            "Parameter"
+        ]["Value"]
     elif op == "table":
         table.put_item(Item={"pk": ctx["connectionId"], "owner": "o", "expires": 1})
         message["item"] = table.get_item(Key={"pk": ctx["connectionId"]})["Item"]["owner"]
