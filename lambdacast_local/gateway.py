@@ -86,6 +86,7 @@ class Gateway:
         """Register the WebSocket endpoint at ``/`` and ``/{stage}``."""
         app.router.add_get("/", self.handle)
         app.router.add_get(f"/{self.api.stage}", self.handle)
+        app.router.add_get(f"/{self.api.stage}/", self.handle)
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -122,6 +123,7 @@ class Gateway:
             )
             await ws.prepare(request)
             live.ws, live.open = ws, True
+            info.headers, info.query = [], []  # only CONNECT events carry them: keep idle connections small
             await self._serve(live, ws)
         finally:
             self.connections.pop(info.connection_id, None)
