@@ -121,7 +121,13 @@ class Gateway:
             ws = web.WebSocketResponse(
                 protocols=(protocol,) if protocol else (), max_msg_size=MAX_MESSAGE_BYTES, autoping=True
             )
-            await ws.prepare(request)
+            try:
+                await ws.prepare(request)
+            except (ConnectionError, RuntimeError):  # the client left while $connect ran
+                if "$connect" in self.api.routes:
+                    live.close_code, live.close_reason = 1006, ""
+                    self._spawn(self._disconnect(live))
+                raise
             live.ws, live.open = ws, True
             info.headers, info.query = [], []  # only CONNECT events carry them: keep idle connections small
             await self._serve(live, ws)

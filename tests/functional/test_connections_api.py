@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.error
@@ -205,3 +206,22 @@ def _disconnected_ids(emulator: Any) -> set[str]:
     for invocation in emulator.invocations_of("$disconnect"):
         ids.add(invocation.connection_id)
     return ids
+
+
+def test_client_leaving_during_connect_still_gets_disconnect(lambdacast):
+    # GIVEN a raw handshake whose $connect sleeps 1 s
+    before = {inv.connection_id for inv in lambdacast.invocations_of("$connect")}
+    host, port = lambdacast.ws_url.split("//")[1].split("/")[0].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=15)
+    sock.sendall(
+        b"GET /test?sleep=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    # WHEN the client drops the TCP connection before $connect answers
+    sock.close()
+    assert lambdacast.wait_for(
+        lambda e: len({i.connection_id for i in e.invocations_of("$connect")} - before) == 1
+    )
+    (connection_id,) = {inv.connection_id for inv in lambdacast.invocations_of("$connect")} - before
+    # THEN $disconnect still fires for the connection $connect accepted
+    assert lambdacast.wait_for(lambda e: connection_id in _disconnected_ids(e))
