@@ -10,7 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 from websockets.sync.client import ClientConnection, connect
+
+from lambdacast_local.testing import running_emulator
 
 APP = Path(__file__).parent / "apps" / "raw" / "template.yaml"
 
@@ -172,3 +175,29 @@ def test_handler_reads_a_seeded_ssm_secure_string_from_the_embedded_aws(lambdaca
         reply = request(ws, {"op": "ssm"})
     # THEN it gets the local value, from the embedded AWS
     assert reply["message"]["secret"] == "local-only-value"
+
+
+def test_dynamodb_endpoint_flag_moves_tables_and_handler_calls_elsewhere():
+    # GIVEN another DynamoDB (a second moto server) given as --dynamodb-endpoint
+    other = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    other.start()
+    try:
+        host, port = other.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        with running_emulator(APP, dynamodb_endpoint=endpoint) as emulator, open_ws(emulator) as ws:
+            # WHEN a handler writes and reads its table
+            reply = request(ws, {"op": "table"})
+            connection_id = reply["event"]["requestContext"]["connectionId"]
+        # THEN the table was created there and the item landed there
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        item = client.get_item(TableName="lambdacast-local-items", Key={"pk": {"S": connection_id}})
+        assert item["Item"]["owner"] == {"S": "o"}
+        assert reply["env"]["AWS_ENDPOINT_URL_DYNAMODB"] == endpoint
+    finally:
+        other.stop()
