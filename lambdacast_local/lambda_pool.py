@@ -52,13 +52,32 @@ class Invocation:
 Observer = Callable[[Invocation], None]
 
 
+async def _pump_logs(stream: asyncio.StreamReader, prefix: str) -> None:
+    """Copy a worker's output (the handler's prints and logs) to our stderr, each line prefixed.
+
+    Reads in chunks, never by line, so a huge line cannot stop the pump (and block the worker on a full pipe).
+    """
+    pending = b""
+    while chunk := await stream.read(65536):
+        *lines, pending = (pending + chunk).split(b"\n")
+        if lines:
+            text = "".join(prefix + line.decode("utf-8", errors="replace") + "\n" for line in lines)
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    if pending:
+        sys.stderr.write(prefix + pending.decode("utf-8", errors="replace") + "\n")
+        sys.stderr.flush()
+
+
 class _Worker:
     """One worker process and its IPC streams."""
 
-    def __init__(self, process: asyncio.subprocess.Process, generation: int) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, generation: int, log_prefix: str) -> None:
         self.process = process
         self.generation = generation
-        self.used = False
+        self._pump: asyncio.Task[None] | None = None
+        if process.stderr is not None:
+            self._pump = asyncio.get_running_loop().create_task(_pump_logs(process.stderr, log_prefix))
 
     async def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """Send one message and wait for the reply line; ``None`` when the worker died."""
@@ -89,6 +108,8 @@ class _Worker:
             except TimeoutError:
                 self.kill()
         await self.process.wait()
+        if self._pump is not None:  # ends at end of stream, once the process is gone
+            await asyncio.wait({self._pump}, timeout=1.0)
 
     def kill(self) -> None:
         """Kill the process now (a timeout, or shutdown)."""
@@ -140,11 +161,12 @@ class FunctionPool:
             self._config(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env=self._env,
             cwd=str(self.function.code_dir),
             limit=_IPC_LIMIT,
         )
-        worker = _Worker(process, self._generation)
+        worker = _Worker(process, self._generation, f"[{self.function.name}] ")
         self._all.add(worker)
         try:
             hello = await worker.read(_INIT_TIMEOUT_S)

@@ -201,3 +201,12 @@ def test_dynamodb_endpoint_flag_moves_tables_and_handler_calls_elsewhere():
         assert reply["env"]["AWS_ENDPOINT_URL_DYNAMODB"] == endpoint
     finally:
         other.stop()
+
+
+def test_a_huge_log_line_does_not_block_the_worker(lambdacast):
+    # GIVEN a handler that prints one 2 MB line (more than a pipe holds)
+    with open_ws(lambdacast) as ws:
+        # WHEN it runs
+        reply = request(ws, {"op": "bigprint"})
+    # THEN its log was drained and its reply arrived
+    assert reply["message"]["op"] == "bigprint"

@@ -33,6 +33,8 @@ def handle(event, context):
         raise ValueError("boom")
     elif op == "print":
         print('{"pretend": "ipc"}')
+    elif op == "bigprint":
+        print("x" * 2_000_000)  # one 2 MB line: more than any pipe buffer
     elif op == "ssm":
         ssm = boto3.client("ssm")
         message["secret"] = ssm.get_parameter(Name=os.environ["SECRET_NAME"], WithDecryption=True)[
