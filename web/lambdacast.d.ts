@@ -15,6 +15,8 @@ export type ServerErrorCode =
   | "invalid_channel"
   | "not_subscribed"
   | "forbidden"
+  | "too_many_members"
+  | "rate_limited"
   | "too_large"
   | "too_many_channels"
   | "internal_error";
@@ -23,6 +25,8 @@ export type ServerErrorCode =
 export type ClientErrorCode =
   | "invalid_url"
   | "invalid_channel"
+  | "invalid_argument"
+  | "invalid_frame"
   | "invalid_data"
   | "too_large"
   | "timeout"
@@ -31,6 +35,7 @@ export type ClientErrorCode =
   | "connect_timeout"
   | "token_error"
   | "heartbeat_timeout"
+  | "reconnect_requested"
   | "queue_full"
   | "closed"
   | "unsubscribed"
@@ -94,8 +99,17 @@ export interface ConnectOptions {
    * publishes could take their seq in another order than they were made. False trades that for throughput.
    */
   orderedPublish?: boolean;
-  /** Ask the server to replay missed messages on resubscribe (`since`); needs server-side history. */
+  /**
+   * Recover missed messages on every reconnect (default true): resubscribe with `since` (the last seq seen),
+   * so the server replays up to 100 messages before `subscribed`. False: a reconnect reports a 'gap' instead.
+   */
   recover?: boolean;
+  /**
+   * When the server cannot replay (`recovered: false`: a gap over 100 messages, or older than the history
+   * retention), fetch at most this many of the newest missed messages with `history` (default 500; 0: none).
+   * What is still missing is reported once as a 'gap'.
+   */
+  recoverLimit?: number;
   /** Injectables, for tests. */
   WebSocket?: new (url: string, protocols?: string | string[]) => WebSocketLike;
   timers?: Timers;
@@ -117,7 +131,8 @@ export declare const DEFAULTS: Readonly<
 >;
 
 export interface Sender {
-  connectionId: string;
+  /** null for a server-side (HTTP) publish. */
+  connectionId: string | null;
   userId: string | null;
 }
 
@@ -138,11 +153,41 @@ export interface Ack {
   delivered: number;
 }
 
+/** A member of a presence- channel: a user (two tabs of one user are one member). */
+export interface Member {
+  userId: string;
+  /** Display info from the token (its `name` claim), or null. */
+  info: { name?: string; [key: string]: unknown } | null;
+}
+
+export type PresenceChange =
+  { type: "snapshot" } | { type: "member_joined"; member: Member } | { type: "member_left"; member: Member };
+
+export interface SubscribeOptions {
+  /**
+   * On the client's first subscribe to the channel, deliver up to this many earlier messages (from
+   * `history`) before the live ones, in order, without duplicates (0-100, default 0).
+   */
+  rewind?: number;
+  /**
+   * presence- channels: called with the member list (sorted by userId) after each snapshot (on every
+   * subscribe and resubscribe) and after each `member_joined` / `member_left`.
+   */
+  onPresence?: (members: Member[], change: PresenceChange) => void;
+}
+
 export interface Subscription {
   readonly channel: string;
-  /** Resolves when the server confirms; rejects with the server's code (e.g. `forbidden`). */
+  /** Resolves when the server confirms; rejects with the server's code (`forbidden`, `too_many_members`...). */
   readonly ready: Promise<void>;
+  /** presence- channels: the live member list (sorted by userId) once known; else null. */
+  readonly members: Member[] | null;
   unsubscribe(): void;
+}
+
+export interface MemberEvent {
+  channel: string;
+  member: Member;
 }
 
 export interface Welcome {
@@ -165,7 +210,10 @@ export interface StateInfo {
 
 export interface Gap {
   channel: string;
-  /** First and last missing seq; null with `reset` when the channel's counter started over. */
+  /**
+   * First and last missing seq (not recovered by the replay or the history backfill: beyond `recoverLimit`,
+   * expired, or `recover` off); null with `reset` when the channel's counter started over.
+   */
   from: number | null;
   to: number | null;
   reset?: true;
@@ -176,6 +224,8 @@ export interface ClientEvents {
   error: (error: LambdacastError) => void;
   welcome: (welcome: Welcome) => void;
   gap: (gap: Gap) => void;
+  member_joined: (event: MemberEvent) => void;
+  member_left: (event: MemberEvent) => void;
   frame: (frame: Record<string, unknown>) => void;
 }
 
@@ -205,8 +255,25 @@ export declare class Client {
   readonly limits: Welcome["limits"] | null;
   on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): void;
-  subscribe<T = unknown>(channel: string, onMessage: (message: Message<T>) => void): Subscription;
+  subscribe<T = unknown>(
+    channel: string,
+    onMessage: (message: Message<T>) => void,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /** Publish; rejects with the server's code (`not_subscribed`, `forbidden`, `rate_limited`, `too_large`...). */
   publish(channel: string, data: unknown, options?: { echo?: boolean; timeout?: number }): Promise<Ack>;
+  /**
+   * The newest stored messages of a channel in seq order: `limit` 1-100 (default 50), `before` a seq
+   * (page back with the smallest seq held). Waits for the connection within `timeout`.
+   */
+  history<T = unknown>(
+    channel: string,
+    options?: { limit?: number; before?: number; timeout?: number },
+  ): Promise<Message<T>[]>;
+  /** Who is in a presence- channel now, sorted by userId. Waits for the connection within `timeout`. */
+  presence(channel: string, options?: { timeout?: number }): Promise<Member[]>;
+  /** Drop the socket and connect again now (getToken runs again, e.g. after sign-in); subscriptions recover. */
+  reconnect(): void;
   /** Send a request the client has no method for (e.g. `history`); resolves with the reply frame. */
   request(
     frame: { action: string; [field: string]: unknown },
@@ -232,9 +299,14 @@ export declare class SeqOrderer {
   readonly waiting: boolean;
   push(message: Message): OrderResult;
   skip(seq: number): OrderResult;
-  sync(seq: number, options?: { recovered?: boolean }): OrderResult;
+  /** True during a history backfill: holding more than maxBuffered does not give up on a gap. */
+  paused: boolean;
+  sync(seq: number, options?: { recovered?: boolean; from?: number | null }): OrderResult;
   flush(): OrderResult;
 }
+
+/** The largest `history` page the server returns (and the `limit` maximum): 100. */
+export declare const HISTORY_PAGE: 100;
 
 /** Open a lambdacast connection; it connects in the background. */
 export declare function connect(url: string, options?: ConnectOptions): Client;
@@ -246,6 +318,7 @@ declare const lambdacast: {
   readonly SeqOrderer: typeof SeqOrderer;
   readonly backoffDelay: typeof backoffDelay;
   readonly DEFAULTS: typeof DEFAULTS;
+  readonly HISTORY_PAGE: typeof HISTORY_PAGE;
   readonly PROTOCOL_VERSION: typeof PROTOCOL_VERSION;
 };
 export default lambdacast;

@@ -2,7 +2,8 @@
 // One dependency-free ES module: `import lambdacast from "./lambdacast.js"` from a <script type="module">.
 // It adds what the raw WebSocket lacks: request/reply matching with timeouts, reconnect with
 // exponential backoff and full jitter, a fresh token per attempt, resubscribe, a heartbeat,
-// a bounded publish queue while offline, and per-channel seq ordering with duplicate removal.
+// a bounded publish queue while offline, per-channel seq ordering with duplicate removal, recovery of
+// missed messages on reconnect (`since`, then `history`), history, and presence with a live member list.
 // Timers, the clock, randomness and the WebSocket class are injectable, so the logic runs in Node tests.
 
 export const PROTOCOL_VERSION = 1;
@@ -21,8 +22,12 @@ export const DEFAULTS = Object.freeze({
   reorderMaxBuffered: 100, // messages held per channel before giving up on a gap
   maxFrameBytes: 128 * 1024, // API Gateway's hard message limit; bigger frames would kill the socket
   orderedPublish: true, // one publish in flight per channel, so a client's own messages keep their order
-  recover: false, // send `since` on resubscribe (needs server-side history, issue 5)
+  recover: true, // resubscribe with `since` so the server replays what was missed while offline
+  recoverLimit: 500, // when the replay is refused (gap > 100), fetch at most this many with `history`
 });
+
+/** The server's largest `history` page (and `limit` maximum). */
+export const HISTORY_PAGE = 100;
 
 /** Channel names the server accepts (protocol v1). */
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-=@,.;:]{1,128}$/;
@@ -76,6 +81,8 @@ export class SeqOrderer {
     this.last = null;
     this._held = new Map();
     this._heldMessages = 0;
+    /** While true (a history backfill is running), holding more than maxBuffered does not give up on a gap. */
+    this.paused = false;
   }
 
   /** True when messages are waiting for a missing seq (the client then runs the reorder timer). */
@@ -93,7 +100,7 @@ export class SeqOrderer {
       return result([message, ...this._drain()]);
     }
     this._hold(seq, message);
-    return this.last !== null && this._held.size > this.maxBuffered ? this.flush() : result([]);
+    return this.last !== null && !this.paused && this._held.size > this.maxBuffered ? this.flush() : result([]);
   }
 
   /** A seq that will not arrive here (our own publish without echo): do not wait for it. */
@@ -112,9 +119,11 @@ export class SeqOrderer {
   /**
    * The server answered `subscribed` with the channel's latest seq.
    * @param {number} seq
-   * @param {{recovered?: boolean}} [options] recovered: the server replayed everything after our `since`
+   * @param {{recovered?: boolean, from?: number | null}} [options] recovered: the server replayed everything
+   *   after our `since`; from: `last` when the subscribe was sent (messages received since then may be newer
+   *   than `seq`; only a `seq` below `from` means the channel started over)
    */
-  sync(seq, { recovered = false } = {}) {
+  sync(seq, { recovered = false, from = null } = {}) {
     if (!Number.isSafeInteger(seq)) seq = this.last ?? 0;
     if (this.last === null) {
       // First subscribe: the stream starts after `seq`; anything held at or below it predates us.
@@ -122,7 +131,7 @@ export class SeqOrderer {
       this._dropThrough(seq);
       return result(this._drain());
     }
-    if (seq < this.last) {
+    if (seq < (from ?? this.last)) {
       // The channel's counter went backwards (e.g. a fresh local emulator): start a new stream.
       this._held.clear();
       this._heldMessages = 0;
@@ -186,6 +195,17 @@ function result(deliver, gaps = [], extra = {}) {
   return { deliver, gaps, ...extra };
 }
 
+/** A presence member map as a list sorted by userId. */
+function memberList(members) {
+  return [...members.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+}
+
+/** Apply a `member_joined` / `member_left` frame to a member map (idempotent). */
+function applyMemberChange(members, frame) {
+  if (frame.type === "member_joined") members.set(frame.member.userId, frame.member);
+  else members.delete(frame.member.userId);
+}
+
 function deferred() {
   const d = {};
   d.promise = new Promise((resolve, reject) => Object.assign(d, { resolve, reject }));
@@ -201,7 +221,13 @@ function redact(url) {
  * A lambdacast connection: survives drops, keeps its subscriptions, queues publishes while offline.
  * States: 'connecting' -> 'open' <-> 'reconnecting' -> 'closed'.
  * Events: 'state' (state, info), 'error' (LambdacastError), 'welcome' (frame), 'gap' ({channel, from, to}),
- * 'frame' (every frame received, for extensions such as presence).
+ * 'member_joined' / 'member_left' ({channel, member}), 'frame' (every frame received, for extensions).
+ *
+ * Recovery: every resubscribe carries `since` (the last seq seen), and the server replays up to 100 missed
+ * messages before `subscribed`. When it cannot (`recovered: false`: a longer gap, or older than the history
+ * retention), the client pages back through `history` for the newest `recoverLimit` missed messages; what is
+ * still missing (older than that, or expired) is reported once as a 'gap'. Either way the messages reach
+ * onMessage in seq order, without duplicates, before any newer one.
  */
 export class Client {
   /**
@@ -250,6 +276,7 @@ export class Client {
     this._epoch = 0; // bumps with every socket; callbacks from older sockets are ignored
     this._timers = { retry: null, connect: null, heartbeat: null };
     this._lastReceived = 0;
+    this._immediate = false; // the next reconnect was asked for (reconnect()): no delay, not a failure
 
     this._onlineTarget = options.onlineTarget ?? globalThis;
     this._onOnline = () => this._retryNow();
@@ -263,7 +290,7 @@ export class Client {
 
   /**
    * Listen to an event. Returns a function that removes the listener.
-   * @param {'state'|'error'|'welcome'|'gap'|'frame'} event
+   * @param {'state'|'error'|'welcome'|'gap'|'member_joined'|'member_left'|'frame'} event
    * @param {Function} listener
    */
   on(event, listener) {
@@ -280,9 +307,13 @@ export class Client {
    * Receive the messages of a channel, in seq order, without duplicates, across reconnects.
    * @param {string} channel
    * @param {(message: {channel: string, seq: number, data: unknown, from: object, ts: number}) => void} onMessage
-   * @returns {{channel: string, ready: Promise<void>, unsubscribe: () => void}}
+   * @param {{rewind?: number, onPresence?: (members: object[], change: object) => void}} [options]
+   *   rewind: on the client's first subscribe to the channel, deliver up to this many earlier messages first
+   *   (from `history`, at most 100). onPresence: for presence- channels, called with the member list
+   *   (sorted by userId) after each snapshot and each `member_joined` / `member_left`.
+   * @returns {{channel: string, ready: Promise<void>, unsubscribe: () => void, members: object[] | null}}
    */
-  subscribe(channel, onMessage) {
+  subscribe(channel, onMessage, { rewind = 0, onPresence } = {}) {
     if (this.state === "closed") throw new LambdacastError("closed", "this client is closed", { channel });
     if (typeof channel !== "string" || !CHANNEL_PATTERN.test(channel)) {
       throw new LambdacastError(
@@ -292,6 +323,14 @@ export class Client {
       );
     }
     if (typeof onMessage !== "function") throw new TypeError("onMessage must be a function");
+    if (onPresence !== undefined && typeof onPresence !== "function") {
+      throw new TypeError("onPresence must be a function");
+    }
+    if (!Number.isSafeInteger(rewind) || rewind < 0 || rewind > HISTORY_PAGE) {
+      throw new LambdacastError("invalid_argument", `rewind must be an integer from 0 to ${HISTORY_PAGE}`, {
+        channel,
+      });
+    }
     let entry = this._channels.get(channel);
     if (!entry) {
       entry = {
@@ -302,10 +341,14 @@ export class Client {
         op: null, // the subscribe/unsubscribe request in flight (one at a time per channel)
         waiters: [],
         gapTimer: null,
+        rewind: 0, // earlier messages to fetch on the first subscribe
+        backfilling: false, // a history backfill is running: do not give up on gaps meanwhile
+        presence: channel.startsWith("presence-") ? { members: null, buffer: null, epoch: -1 } : null,
       };
       this._channels.set(channel, entry);
     }
-    const handler = { onMessage };
+    if (entry.orderer.last === null) entry.rewind = Math.max(entry.rewind, rewind);
+    const handler = { onMessage, onPresence };
     entry.handlers.add(handler);
     const ready = deferred();
     if (entry.subscribed && !entry.op && this._sessionOpen) ready.resolve();
@@ -316,6 +359,10 @@ export class Client {
       ready: ready.promise,
       unsubscribe: () => {
         if (entry.handlers.delete(handler)) this._kick(entry);
+      },
+      /** The presence channel's members (sorted by userId) once known, else null. */
+      get members() {
+        return entry.presence?.members ? memberList(entry.presence.members) : null;
       },
     };
   }
@@ -387,6 +434,103 @@ export class Client {
       );
     }
     return this._request({ ...frame }, timeout);
+  }
+
+  /**
+   * The newest stored messages of a channel, in seq order (page back with `before` = the smallest seq held).
+   * Waits for the connection (within the timeout) when it is not open.
+   * @param {string} channel
+   * @param {{limit?: number, before?: number, timeout?: number}} [options] limit 1-100 (default 50)
+   * @returns {Promise<object[]>} message frames, as subscribers received them
+   */
+  history(channel, { limit, before, timeout = this.options.requestTimeout } = {}) {
+    const frame = { action: "history", channel };
+    if (limit !== undefined) {
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > HISTORY_PAGE) {
+        return Promise.reject(
+          new LambdacastError("invalid_argument", `limit must be an integer from 1 to ${HISTORY_PAGE}`, { channel }),
+        );
+      }
+      frame.limit = limit;
+    }
+    if (before !== undefined) {
+      if (!Number.isSafeInteger(before) || before < 1) {
+        return Promise.reject(
+          new LambdacastError("invalid_argument", "before must be an integer of at least 1", { channel }),
+        );
+      }
+      frame.before = before;
+    }
+    return this._channelRequest(frame, timeout).then((reply) => (Array.isArray(reply.messages) ? reply.messages : []));
+  }
+
+  /**
+   * Who is in a presence- channel now (members are users: two tabs of one user are one member).
+   * Waits for the connection (within the timeout) when it is not open.
+   * @param {string} channel
+   * @param {{timeout?: number}} [options]
+   * @returns {Promise<Array<{userId: string, info: object | null}>>} sorted by userId
+   */
+  presence(channel, { timeout = this.options.requestTimeout } = {}) {
+    if (typeof channel !== "string" || !channel.startsWith("presence-")) {
+      return Promise.reject(
+        new LambdacastError("invalid_channel", `presence needs a presence- channel (got ${JSON.stringify(channel)})`, {
+          channel,
+        }),
+      );
+    }
+    return this._channelRequest({ action: "presence", channel }, timeout).then((reply) =>
+      Array.isArray(reply.members) ? reply.members : [],
+    );
+  }
+
+  /**
+   * Drop the current socket and connect again now (e.g. after sign-in, so `getToken` supplies the new token).
+   * Subscriptions are kept and recovered like after any reconnect.
+   */
+  reconnect() {
+    if (this.state === "closed") throw new LambdacastError("closed", "this client is closed");
+    if (this._timers.retry !== null) return this._retryNow();
+    this._immediate = true;
+    this._lose(new LambdacastError("reconnect_requested", "the app asked for a new connection"));
+  }
+
+  /** A channel request (history, presence) sent once a session is open, within `timeout` ms in all. */
+  _channelRequest(frame, timeout) {
+    if (this.state === "closed") return Promise.reject(new LambdacastError("closed", "this client is closed"));
+    if (typeof frame.channel !== "string" || !CHANNEL_PATTERN.test(frame.channel)) {
+      return Promise.reject(
+        new LambdacastError("invalid_channel", `not a channel name: ${JSON.stringify(frame.channel)}`, {
+          channel: frame.channel,
+        }),
+      );
+    }
+    if (this._sessionOpen) return this._request(frame, timeout);
+    const started = this._now();
+    return new Promise((resolve, reject) => {
+      const stop = () => {
+        this._clearTimeout(timer);
+        off();
+      };
+      const timer = this._setTimeout(() => {
+        off();
+        reject(
+          new LambdacastError("timeout", `not connected within ${timeout} ms; ${frame.action} not sent`, {
+            action: frame.action,
+            channel: frame.channel,
+          }),
+        );
+      }, timeout);
+      const off = this.on("state", (state, info) => {
+        if (state === "open") {
+          stop();
+          this._request(frame, Math.max(1, timeout - (this._now() - started))).then(resolve, reject);
+        } else if (state === "closed") {
+          stop();
+          reject(info?.error ?? new LambdacastError("closed", "the client was closed"));
+        }
+      });
+    });
   }
 
   /** Close for good: no reconnect; waiting requests and publishes reject with code 'closed'. */
@@ -515,8 +659,10 @@ export class Client {
       new LambdacastError("connection_lost", `the connection was lost under the request: ${error.message}`),
     );
     if (this.state === "closed") return;
-    if (!hadSession) this._failures += 1;
-    this._emit("error", error);
+    const requested = this._immediate;
+    this._immediate = false;
+    if (!hadSession && !requested) this._failures += 1;
+    if (!requested) this._emit("error", error);
     const limit = this._everOpen ? this.options.maxReconnectAttempts : this.options.maxConnectAttempts;
     if (this._failures >= limit) {
       const attempts = `${this._failures} failed attempt${this._failures === 1 ? "" : "s"}`;
@@ -528,8 +674,8 @@ export class Client {
       this._shutdown(new LambdacastError("connect_failed", message, { cause: error }));
       return;
     }
-    const delay = backoffDelay(this._retryIndex, this.options.backoff, this._random);
-    this._retryIndex += 1;
+    const delay = requested ? 0 : backoffDelay(this._retryIndex, this.options.backoff, this._random);
+    if (!requested) this._retryIndex += 1;
     this._setState(this._everOpen ? "reconnecting" : "connecting", { error, delay, attempt: this._failures + 1 });
     this._timers.retry = this._setTimeout(() => this._attempt(), delay);
   }
@@ -687,6 +833,7 @@ export class Client {
       return;
     }
     if (frame.type === "message") this._onMessage(frame);
+    else if (frame.type === "member_joined" || frame.type === "member_left") this._onMember(frame);
     else if (frame.type === "error" && frame.id === undefined) {
       this._emit("error", new LambdacastError(frame.code ?? "error", frame.message ?? "server error", { frame }));
     }
@@ -702,14 +849,18 @@ export class Client {
     const epoch = this._epoch;
     if (want && !entry.subscribed) {
       const frame = { action: "subscribe", channel: entry.channel };
-      if (this.options.recover && entry.orderer.last !== null) frame.since = entry.orderer.last;
+      const from = entry.orderer.last;
+      if (this.options.recover && from !== null) frame.since = from;
       entry.op = this._request(frame).then(
-        (reply) => {
+        async (reply) => {
+          if (epoch !== this._epoch) return undefined;
+          await this._catchUp(entry, frame.since, reply, epoch);
           if (epoch !== this._epoch) return undefined;
           entry.op = null;
           entry.subscribed = true;
-          this._deliver(entry, entry.orderer.sync(reply.seq, { recovered: reply.recovered === true }));
+          this._deliver(entry, entry.orderer.sync(reply.seq, { recovered: reply.recovered === true, from }));
           for (const waiter of entry.waiters.splice(0)) waiter.resolve();
+          if (entry.presence) this._refreshPresence(entry, epoch);
           this._flushQueue();
           return this._sync(entry);
         },
@@ -775,6 +926,122 @@ export class Client {
     this._emit("error", error);
   }
 
+  /**
+   * After `subscribed`, before the channel counts as live: fetch with `history` what the server did not
+   * replay (`recovered: false` after `since`), or the `rewind` earlier messages of a first subscribe.
+   */
+  async _catchUp(entry, since, reply, epoch) {
+    const seq = reply.seq;
+    if (!Number.isSafeInteger(seq)) return;
+    if (since !== undefined) {
+      if (reply.recovered === false && seq > since && this.options.recoverLimit > 0) {
+        await this._backfill(entry, Math.max(since, seq - this.options.recoverLimit), seq, epoch);
+      }
+    } else if (entry.rewind > 0 && entry.orderer.last === null && seq > 0) {
+      // A first subscribe: the stream starts after seq - rewind; the older part is not a gap.
+      this._deliver(entry, entry.orderer.sync(Math.max(0, seq - entry.rewind)));
+      await this._backfill(entry, entry.orderer.last, seq, epoch, { quiet: true });
+    }
+  }
+
+  /**
+   * Page back through `history` for the messages after `from` up to `upto`, and deliver them in order.
+   * A missing older part is a gap (reported unless quiet); the caller's sync(upto) reports any later hole.
+   */
+  async _backfill(entry, from, upto, epoch, { quiet = false } = {}) {
+    const pages = [];
+    let before = upto + 1;
+    entry.backfilling = true;
+    entry.orderer.paused = true;
+    if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+    entry.gapTimer = null;
+    try {
+      while (before > from + 1) {
+        const limit = Math.min(HISTORY_PAGE, before - from - 1);
+        const reply = await this._request({ action: "history", channel: entry.channel, limit, before });
+        if (epoch !== this._epoch) return;
+        const page = (Array.isArray(reply.messages) ? reply.messages : [])
+          .filter((m) => m && Number.isSafeInteger(m.seq) && m.seq > from && m.seq < before)
+          .sort((a, b) => a.seq - b.seq);
+        if (page.length === 0) break;
+        pages.unshift(page);
+        before = page[0].seq;
+        if (page.length < limit) break; // the history has nothing older (expired or never stored)
+      }
+    } catch (err) {
+      if (!err.fromServer) throw err; // the connection went: the next reconnect recovers again
+      this._emit("error", err); // e.g. forbidden: what is missing is reported as a gap below
+    } finally {
+      entry.backfilling = false;
+      entry.orderer.paused = false;
+    }
+    const messages = pages.flat();
+    const start = messages.length > 0 ? messages[0].seq : upto + 1;
+    const last = entry.orderer.last;
+    if (last !== null && start - 1 > last) {
+      const skipped = entry.orderer.sync(start - 1);
+      this._deliver(entry, quiet ? { ...skipped, gaps: [] } : skipped);
+    }
+    for (const message of messages) this._deliver(entry, entry.orderer.push(message));
+  }
+
+  _refreshPresence(entry, epoch) {
+    const state = entry.presence;
+    state.buffer = [];
+    state.epoch = epoch;
+    this._request({ action: "presence", channel: entry.channel }).then(
+      (reply) => {
+        if (state.epoch !== epoch || this._channels.get(entry.channel) !== entry) return;
+        const members = new Map();
+        for (const member of Array.isArray(reply.members) ? reply.members : []) {
+          if (member && typeof member.userId === "string") members.set(member.userId, member);
+        }
+        const buffered = state.buffer ?? [];
+        state.members = members;
+        state.buffer = null;
+        for (const frame of buffered) applyMemberChange(members, frame);
+        this._notifyPresence(entry, { type: "snapshot" });
+      },
+      (err) => {
+        if (state.epoch !== epoch) return;
+        state.buffer = null;
+        if (err.fromServer) this._emit("error", err);
+      },
+    );
+  }
+
+  _onMember(frame) {
+    if (typeof frame.channel !== "string" || !frame.member || typeof frame.member.userId !== "string") return;
+    const event = { channel: frame.channel, member: frame.member };
+    this._emit(frame.type, event);
+    const state = this._channels.get(frame.channel)?.presence;
+    if (!state) return;
+    if (state.buffer !== null)
+      state.buffer.push(frame); // a snapshot is on its way: apply after it
+    else if (state.members !== null) {
+      applyMemberChange(state.members, frame);
+      this._notifyPresence(this._channels.get(frame.channel), { type: frame.type, member: frame.member });
+    }
+  }
+
+  _notifyPresence(entry, change) {
+    const list = memberList(entry.presence.members);
+    for (const handler of [...entry.handlers]) {
+      if (!handler.onPresence) continue;
+      try {
+        handler.onPresence(list, change);
+      } catch (err) {
+        this._emit(
+          "error",
+          new LambdacastError("handler_error", `onPresence for ${entry.channel} threw: ${err?.message ?? err}`, {
+            channel: entry.channel,
+            cause: err,
+          }),
+        );
+      }
+    }
+  }
+
   _onMessage(frame) {
     const entry = this._channels.get(frame.channel);
     if (!entry || entry.handlers.size === 0) return; // a late message after unsubscribe
@@ -799,6 +1066,7 @@ export class Client {
         }
       }
     }
+    if (entry.backfilling) return; // the backfill decides about gaps when it ends
     if (entry.orderer.waiting && entry.gapTimer === null) {
       entry.gapTimer = this._setTimeout(() => {
         entry.gapTimer = null;
@@ -884,6 +1152,7 @@ const lambdacast = Object.freeze({
   SeqOrderer,
   backoffDelay,
   DEFAULTS,
+  HISTORY_PAGE,
   PROTOCOL_VERSION,
 });
 export default lambdacast;

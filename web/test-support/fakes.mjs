@@ -115,17 +115,63 @@ export class FakeWebSocket {
   }
 }
 
+/** A message frame as the server posts it. */
+export function messageFrame(channel, seq, data = `m${seq}`) {
+  return { type: "message", channel, seq, data, from: { connectionId: "x", userId: null }, ts: 0 };
+}
+
 /**
- * A scripted lambdacast server on top of FakeWebSocket: answers hello, subscribe, unsubscribe and ping
- * like protocol v1, tracks per-channel seq, and leaves publish to the test unless `autoAck` is set.
+ * A scripted lambdacast server on top of FakeWebSocket: answers hello, subscribe (with `since`: replay or
+ * `recovered: false`, like protocol v1), unsubscribe, ping, history and presence; tracks per-channel seq
+ * and a message log; leaves publish to the test unless `autoAck` is set.
  */
 export class FakeServer {
   constructor({ autoAck = false } = {}) {
     this.autoAck = autoAck;
     this.seq = new Map();
+    this.log = new Map(); // channel -> message frames in seq order (what `history` and recovery read)
+    this.retainedFrom = new Map(); // channel -> oldest seq still in the history (older ones expired)
+    this.members = new Map(); // presence channel -> [{userId, info}]
     this.answered = new WeakMap();
     this.silent = false; // true: answer nothing (a half-open socket)
+    this.hold = new Set(); // actions left unanswered (the test answers them with ws.reply)
     this.refuse = new Map(); // channel -> error code for subscribe
+    this.requests = []; // every frame served, in order
+  }
+
+  /** Someone else publishes: the message is numbered and stored, and posted to nobody. */
+  published(channel, count = 1) {
+    const frames = [];
+    for (let i = 0; i < count; i += 1) {
+      const seq = (this.seq.get(channel) ?? 0) + 1;
+      this.seq.set(channel, seq);
+      const frame = messageFrame(channel, seq);
+      if (!this.log.has(channel)) this.log.set(channel, []);
+      this.log.get(channel).push(frame);
+      frames.push(frame);
+    }
+    return frames;
+  }
+
+  _retained(channel) {
+    const from = this.retainedFrom.get(channel) ?? 1;
+    return (this.log.get(channel) ?? []).filter((m) => m.seq >= from);
+  }
+
+  _subscribe(ws, f) {
+    const seq = this.seq.get(f.channel) ?? 0;
+    if (f.since === undefined) return ws.reply(f, { type: "subscribed", channel: f.channel, seq });
+    const missed = this._retained(f.channel).filter((m) => m.seq > f.since);
+    const recovered =
+      f.since === seq || (f.since < seq && seq - f.since <= 100 && missed.length > 0 && missed[0].seq === f.since + 1);
+    if (recovered) for (const m of missed) ws.receive(m);
+    ws.reply(f, { type: "subscribed", channel: f.channel, seq, recovered });
+  }
+
+  _history(ws, f) {
+    const before = f.before ?? Infinity;
+    const older = this._retained(f.channel).filter((m) => m.seq < before);
+    ws.reply(f, { type: "history", channel: f.channel, messages: older.slice(-(f.limit ?? 50)) });
   }
 
   /** Answer every unanswered request on `ws` (call after settle()). */
@@ -135,6 +181,8 @@ export class FakeServer {
     const todo = ws.sent.slice(done);
     this.answered.set(ws, ws.sent.length);
     for (const f of todo) {
+      this.requests.push(f);
+      if (this.hold.has(f.action)) continue;
       if (f.action === "hello") {
         ws.reply(f, {
           type: "welcome",
@@ -146,9 +194,13 @@ export class FakeServer {
       } else if (f.action === "subscribe") {
         const code = this.refuse.get(f.channel);
         if (code) ws.reply(f, { type: "error", code, message: `subscribe refused: ${code}` });
-        else ws.reply(f, { type: "subscribed", channel: f.channel, seq: this.seq.get(f.channel) ?? 0 });
+        else this._subscribe(ws, f);
       } else if (f.action === "unsubscribe") {
         ws.reply(f, { type: "unsubscribed", channel: f.channel });
+      } else if (f.action === "history") {
+        this._history(ws, f);
+      } else if (f.action === "presence") {
+        ws.reply(f, { type: "presence", channel: f.channel, members: this.members.get(f.channel) ?? [] });
       } else if (f.action === "ping") {
         ws.reply(f, { type: "pong", ts: 0 });
       } else if (f.action === "publish" && this.autoAck) {
@@ -189,7 +241,17 @@ export async function openSession({ server }) {
   const ws = FakeWebSocket.last;
   ws.accept();
   await settle();
-  server.serve(ws);
-  await settle();
+  await serveAll(server, ws);
   return ws;
+}
+
+/** Let the server answer until the client sends nothing more (e.g. the history pages of a recovery). */
+export async function serveAll(server, ws) {
+  for (let round = 0; round < 50; round += 1) {
+    const before = ws.sent.length;
+    server.serve(ws);
+    await settle();
+    if (ws.sent.length === before) return;
+  }
+  throw new Error("the client kept sending requests after 50 rounds");
 }

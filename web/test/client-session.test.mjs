@@ -175,9 +175,9 @@ test("our own publish without echo does not open a gap for the next message", as
   assert.deepEqual(seen, [2]);
 });
 
-test("after a reconnect the app hears about the messages it missed and gets the new ones", async () => {
-  // GIVEN a client that saw lobby up to seq 2, then lost its socket while seq 3-4 were published
-  const t = await setup();
+test("with recover off, after a reconnect the app hears about the messages it missed and gets the new ones", async () => {
+  // GIVEN a client without recovery that saw lobby up to seq 2, then lost its socket while seq 3-4 were published
+  const t = await setup({ client: { recover: false } });
   const seen = [];
   const gaps = [];
   t.client.subscribe("lobby", (m) => seen.push(m.seq));
@@ -191,14 +191,15 @@ test("after a reconnect the app hears about the messages it missed and gets the 
   await t.clock.advance(t.states.at(-1).delay);
   const second = await openSession(t);
   second.receive(message("lobby", 5));
-  // THEN it reports 3-4 as missed and delivers 5 without waiting
+  // THEN it did not ask for a replay, reports 3-4 as missed and delivers 5 without waiting
+  assert.equal(second.lastSent("subscribe").since, undefined);
   assert.deepEqual(gaps, [{ channel: "lobby", from: 3, to: 4 }]);
   assert.deepEqual(seen, [1, 2, 5]);
 });
 
-test("with recover on, the resubscribe asks for everything after the last seq seen", async () => {
-  // GIVEN a recovering client that saw lobby up to seq 7, then lost its socket
-  const t = await setup({ client: { recover: true } });
+test("by default the resubscribe asks for everything after the last seq seen", async () => {
+  // GIVEN a client (default options) that saw lobby up to seq 7, then lost its socket
+  const t = await setup();
   t.client.subscribe("lobby", () => {});
   t.server.seq.set("lobby", 6);
   const first = await openSession(t);

@@ -136,3 +136,31 @@ test("a channel whose seq went backwards starts a new stream", () => {
   assert.equal(result.reset, true);
   assert.deepEqual(seqs(orderer.push(msg(3))), [3]);
 });
+
+test("a live message newer than the resubscribe's seq, received before its reply, is not a restart", () => {
+  // GIVEN seq 1-3 delivered; the resubscribe is sent with since 3; 4 and 5 arrive live before the reply
+  const orderer = synced(0);
+  for (const s of [1, 2, 3]) orderer.push(msg(s));
+  const live = [orderer.push(msg(4)), orderer.push(msg(5))];
+  // WHEN `subscribed` answers seq 4 (read before 5 was published)
+  const result = orderer.sync(4, { recovered: true, from: 3 });
+  // THEN no reset and no gap: 4 and 5 were delivered once, in order
+  assert.deepEqual(live.map(seqs), [[4], [5]]);
+  assert.equal(result.reset, undefined);
+  assert.deepEqual([seqs(result), result.gaps], [[], []]);
+});
+
+test("while paused (a history backfill), holding more than maxBuffered does not give up on the gap", () => {
+  // GIVEN an orderer at 0 holding at most 2 messages, paused
+  const orderer = synced(0, { maxBuffered: 2 });
+  orderer.paused = true;
+  // WHEN 3, 4 and 5 arrive (1-2 missing)
+  const results = [3, 4, 5].map((s) => orderer.push(msg(s)));
+  // THEN nothing is delivered and no gap reported until 1 and 2 come
+  assert.deepEqual(
+    results.flatMap((r) => [...seqs(r), ...r.gaps]),
+    [],
+  );
+  orderer.push(msg(1));
+  assert.deepEqual(seqs(orderer.push(msg(2))), [2, 3, 4, 5]);
+});
