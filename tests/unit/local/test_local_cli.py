@@ -1,0 +1,82 @@
+"""The ``lambdacast`` command's pure parts: generate-event, argument errors, the invocation line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayWebSocketConnectEventModel,
+    APIGatewayWebSocketDisconnectEventModel,
+    APIGatewayWebSocketMessageEventModel,
+)
+
+from lambdacast_local.cli import format_invocation, main
+from lambdacast_local.lambda_pool import Invocation
+
+
+@pytest.mark.parametrize(
+    ("kind", "model"),
+    [
+        ("connect", APIGatewayWebSocketConnectEventModel),
+        ("message", APIGatewayWebSocketMessageEventModel),
+        ("disconnect", APIGatewayWebSocketDisconnectEventModel),
+    ],
+)
+def test_generate_event_prints_a_valid_event(kind, model, capsys):
+    # WHEN a sample event is generated
+    assert main(["generate-event", kind]) == 0
+    # THEN it is JSON that Powertools' model accepts
+    model.model_validate(json.loads(capsys.readouterr().out))
+
+
+def test_generate_message_event_uses_body_and_route(capsys):
+    # WHEN a body and a route are given
+    main(["generate-event", "message", "--body", '{"action":"publish"}', "--route", "publish"])
+    event = json.loads(capsys.readouterr().out)
+    # THEN the event carries them
+    assert event["body"] == '{"action":"publish"}'
+    assert event["requestContext"]["routeKey"] == "publish"
+
+
+def test_generate_authorizer_event_has_method_arn(capsys):
+    # WHEN an authorizer event is generated
+    main(["generate-event", "authorizer"])
+    event = json.loads(capsys.readouterr().out)
+    # THEN it is a REQUEST authorizer event for $connect
+    assert event["type"] == "REQUEST"
+    assert event["methodArn"].endswith("/$connect")
+
+
+def test_bad_parameter_override_is_one_line_and_status_2(capsys):
+    # WHEN an override is malformed
+    status = main(["local", "--template", "template.yaml", "--parameter-overrides", "oops", "--no-web"])
+    # THEN one clear line on stderr, exit status 2, nothing started
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lambdacast: ")
+    assert "oops" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_invocation_line_shows_route_function_duration_temperature_and_status():
+    # GIVEN a cold, failed invocation
+    invocation = Invocation(
+        function="EchoFunction",
+        request_id="r",
+        status="error",
+        error={"errorType": "KeyError", "errorMessage": "'x'"},
+        duration_ms=12.34,
+        cold=True,
+        init_ms=210.0,
+        label="$default",
+    )
+    # WHEN it is formatted without color
+    line = format_invocation(invocation, color=False)
+    # THEN every field is on the one line
+    assert "$default" in line
+    assert "EchoFunction" in line
+    assert "12.3 ms" in line
+    assert "cold 210 ms init" in line
+    assert "ERROR KeyError: 'x'" in line
+    assert "\033[" not in line
