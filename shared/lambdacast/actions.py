@@ -62,9 +62,17 @@ def _authorize(channel: str, ctx: Context, frame_id: str | None) -> Identity:
 
 
 def _announce(changes: list[Change], ctx: Context) -> None:
+    """Post membership changes (and departures queued by fan-outs); best-effort, never raises.
+
+    The membership itself is already committed, so a failed announcement leaves ``presence``
+    correct; it is logged rather than turning the caller's reply into an error.
+    """
     if ctx.departures is None:
         return
-    announce(changes, ctx.departures, ctx.fanout, ctx.store)
+    try:
+        announce(changes, ctx.departures, ctx.fanout, ctx.store)
+    except Exception:
+        obs.logger.exception("could not announce presence changes")
 
 
 @router.route(Hello)
@@ -123,8 +131,11 @@ def _announce_join(change: Change, ctx: Context) -> None:
     frame = member_frame(
         change.kind, channel=change.channel, user_id=change.member.user_id, info=change.member.info
     )
-    pages = ctx.store.subscriber_pages(change.channel)
-    ctx.fanout.broadcast(pages, frame.encode(), skip=frozenset({ctx.caller.connection_id}))
+    try:
+        pages = ctx.store.subscriber_pages(change.channel)
+        ctx.fanout.broadcast(pages, frame.encode(), skip=frozenset({ctx.caller.connection_id}))
+    except Exception:
+        obs.logger.exception("could not announce member_joined", extra={"channel": change.channel})
     _announce([], ctx)
 
 

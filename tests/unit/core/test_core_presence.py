@@ -200,3 +200,25 @@ def _with(world: World, **changes: Any) -> Any:
     from dataclasses import replace
 
     return replace(world.runtime.settings, **changes)
+
+
+def test_a_failed_announcement_still_answers_subscribed_and_keeps_the_member(
+    room: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a subscriber listing that fails once (the announcement's read)
+    calls = {"n": 0}
+    original = room.store.subscriber_pages
+
+    def flaky(channel: str, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("throttled")
+        return original(channel, **kwargs)
+
+    monkeypatch.setattr(room.store, "subscriber_pages", flaky)
+    # WHEN user-42 subscribes
+    room.send({"action": "subscribe", "channel": ROOM, "id": "s"}, ME)
+    # THEN it is subscribed and a member (the announcement is best-effort and logged)
+    assert room.last(ME)["type"] == "subscribed"
+    room.send({"action": "presence", "channel": ROOM}, ME)
+    assert [m["userId"] for m in room.last(ME)["members"]] == ["alice", "user-42"]
