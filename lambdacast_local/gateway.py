@@ -80,6 +80,8 @@ class Gateway:
         self.stage = stage
         self.settings = settings
         self.connections: dict[str, LiveConnection] = {}
+        self.simulated: dict[str, LiveConnection] = {}
+        """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -290,6 +292,7 @@ class Gateway:
                 info=info, open=True, last_active_ms=connected, last_client_ms=connected, sink=[]
             )
             self.connections[info.connection_id] = live
+            self.simulated[info.connection_id] = live
             created.append(live)
         return created
 

@@ -98,11 +98,11 @@ class RunningEmulator:
         return self.call(add())
 
     def frames(self, connection_id: str) -> list[str | bytes]:
-        """The frames delivered so far to a simulated connection (a copy)."""
+        """The frames delivered to a simulated connection (a copy; still readable after it closed)."""
 
         async def read() -> list[str | bytes]:
             assert self.emulator.gateway is not None
-            live = self.emulator.gateway.connections.get(connection_id)
+            live = self.emulator.gateway.simulated.get(connection_id)
             return list(live.sink or []) if live is not None else []
 
         return self.call(read())
