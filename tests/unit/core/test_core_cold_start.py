@@ -11,7 +11,7 @@ from core_support import ROOT, FakeLambdaContext
 from lambdacast import observability
 
 
-@pytest.mark.parametrize("route", ["connect", "disconnect", "default"])
+@pytest.mark.parametrize("route", ["connect", "disconnect", "default", "publish"])
 def test_importing_a_handler_does_not_import_boto3_or_xray(route: str) -> None:
     # GIVEN a fresh interpreter with only the layer on the path (as on Lambda)
     code = (
