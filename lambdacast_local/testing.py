@@ -41,7 +41,8 @@ class RunningEmulator:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdacast-local", daemon=True)
-        options.setdefault("port", 0)
+        for port in ("port", "http_port", "web_port"):  # free ports only: tests may run side by side
+            options.setdefault(port, 0)
         self.emulator = Emulator(Options(template=template, **options), observers=[self._record])
 
     def _record(self, invocation: Any) -> None:
@@ -121,6 +122,11 @@ class RunningEmulator:
     def tls_management_url(self) -> str:
         """``https://127.0.0.1:<tls port>/<stage>``, verified by ``ca_bundle``."""
         return self.emulator.tls_management_url
+
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:<port>`` of the template's HTTP APIs (``/{stage}/path``)."""
+        return self.emulator.http_url
 
     @property
     def ca_bundle(self) -> Path:

@@ -60,7 +60,7 @@ def test_signed_request_to_iam_route_runs_the_function(lambdacast):
     with connect(lambdacast.ws_url) as ws:
         connection_id = whoami(ws)
         # WHEN a backend POSTs a SigV4-signed request to the AWS_IAM route
-        url = f"{lambdacast.emulator.http_url}/v1/connections/{connection_id}/messages"
+        url = f"{lambdacast.http_url}/v1/connections/{connection_id}/messages"
         status, body, _ = send(url, "POST", b"from the backend", signed(url, b"from the backend"))
         # THEN the function ran with the caller's identity and its push reached the socket
         assert status == 200
@@ -70,7 +70,7 @@ def test_signed_request_to_iam_route_runs_the_function(lambdacast):
 
 def test_unsigned_request_to_iam_route_is_403(lambdacast):
     # WHEN the request carries no signature
-    url = f"{lambdacast.emulator.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
+    url = f"{lambdacast.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
     status, body, _ = send(url, "POST", b"x", {})
     # THEN API Gateway's 403, and no function ran
     assert status == 403
@@ -79,7 +79,7 @@ def test_unsigned_request_to_iam_route_is_403(lambdacast):
 
 def test_tampered_body_fails_the_signature(lambdacast):
     # GIVEN a request signed for one body
-    url = f"{lambdacast.emulator.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
+    url = f"{lambdacast.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
     headers = signed(url, b"original")
     # WHEN another body is sent with that signature
     status, body, _ = send(url, "POST", b"tampered", headers)
@@ -90,7 +90,7 @@ def test_tampered_body_fails_the_signature(lambdacast):
 
 def test_unknown_access_key_is_403(lambdacast):
     # WHEN the request is signed with credentials the emulator does not know
-    url = f"{lambdacast.emulator.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
+    url = f"{lambdacast.http_url}/v1/connections/AAAAAAAAAAAAAAA=/messages"
     status, body, _ = send(url, "POST", b"x", signed(url, b"x", key="AKIAOTHER", secret="other"))
     # THEN it is refused like an invalid token
     assert status == 403
@@ -99,7 +99,7 @@ def test_unknown_access_key_is_403(lambdacast):
 
 def test_open_route_gets_a_payload_v2_event_with_path_parameters(lambdacast):
     # WHEN a greedy-path route is called with a query string
-    url = f"{lambdacast.emulator.http_url}/v1/inspect/a/b?x=1&x=2"
+    url = f"{lambdacast.http_url}/v1/inspect/a/b?x=1&x=2"
     status, body, headers = send(url, "PUT", b'{"k": 1}', {"Content-Type": "application/json"})
     event = json.loads(body)
     # THEN the function's statusCode and headers come back, and its event is a valid 2.0 payload
@@ -114,7 +114,7 @@ def test_open_route_gets_a_payload_v2_event_with_path_parameters(lambdacast):
 
 def test_unknown_path_is_404(lambdacast):
     # WHEN no route matches
-    status, _, _ = send(f"{lambdacast.emulator.http_url}/v1/nowhere", "GET", b"", {})
+    status, _, _ = send(f"{lambdacast.http_url}/v1/nowhere", "GET", b"", {})
     # THEN 404
     assert status == 404
 
@@ -123,7 +123,7 @@ def test_no_iam_auth_flag_lets_unsigned_requests_through():
     # GIVEN the documented local bypass
     with running_emulator(APP, http_port=0, iam_auth=False) as emulator, connect(emulator.ws_url) as ws:
         connection_id = whoami(ws)
-        url = f"{emulator.emulator.http_url}/v1/connections/{connection_id}/messages"
+        url = f"{emulator.http_url}/v1/connections/{connection_id}/messages"
         # WHEN an unsigned request hits the AWS_IAM route
         status, body, _ = send(url, "POST", b"bypassed", {})
         # THEN it runs, marked as the bypass caller
@@ -139,7 +139,7 @@ def test_curl_aws_sigv4_with_the_local_credentials_is_accepted(lambdacast):
     # GIVEN a connected client
     with connect(lambdacast.ws_url) as ws:
         connection_id = whoami(ws)
-        url = f"{lambdacast.emulator.http_url}/v1/connections/{connection_id}/messages"
+        url = f"{lambdacast.http_url}/v1/connections/{connection_id}/messages"
         # WHEN the documented curl command signs the request (the path contains '=')
         result = subprocess.run(
             [
