@@ -6,12 +6,13 @@ import argparse
 import dataclasses
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import coldstart, fanout_bench, machine, report
 from bench.document import render
-from bench.targets import StubTarget
+from bench.targets import EmulatorTarget, Running, StubTarget, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,9 +25,45 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--latency-ms", type=float, default=10.0, help="injected per-call management-API latency"
     )
     parser.add_argument("--concurrency", type=int, default=64, help="fan-out concurrency (FanoutConcurrency)")
-    parser.add_argument("--target", choices=("stub",), default="stub", help="management API to post to")
+    parser.add_argument(
+        "--target",
+        choices=("auto", "emulator", "stub"),
+        default="auto",
+        help="management API to post to: lambdacast local with simulated connections (auto: if it starts), "
+        "or a bare stub server",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     return parser.parse_args(argv)
+
+
+def _describe(target: str, latency_ms: float) -> str:
+    if target == "emulator":
+        return (
+            f"`lambdacast local` (bench/emulator_target.py: its real @connections API, simulated "
+            f"connections as recipients, management latency {latency_ms:g} ms, separate process)"
+        )
+    return f"stub (bench/stub_server.py, {latency_ms:g} ms per call, separate process)"
+
+
+def _start_target(stack: ExitStack, wanted: str, config: fanout_bench.FanoutConfig) -> tuple[Running, str]:
+    """Start the wanted target; ``auto`` prefers the emulator and falls back to the stub, saying why."""
+    if wanted in ("auto", "emulator"):
+        emulator: Target = EmulatorTarget(
+            config.latency_ms, connections=max(*config.sizes, config.concurrency)
+        )
+        try:
+            return stack.enter_context(emulator.run()), _describe("emulator", config.latency_ms)
+        except Exception as exc:
+            if wanted == "emulator":
+                raise
+            reason = f"{type(exc).__name__}: {exc}"
+            print(f"lambdacast local could not serve the benchmark ({reason}); using the stub", flush=True)
+            return (
+                stack.enter_context(StubTarget(config.latency_ms).run()),
+                _describe("stub", config.latency_ms)
+                + f", because lambdacast local failed to start: {reason}",
+            )
+    return stack.enter_context(StubTarget(config.latency_ms).run()), _describe("stub", config.latency_ms)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     context = report.Context(
         machine=machine.describe(),
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        target=f"{args.target} (bench/stub_server.py, {args.latency_ms:g} ms per call, separate process)",
+        target="",
         fanout=config,
         cold_runs=cold_runs,
     )
@@ -55,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"fan-out: {args.latency_ms:g} ms injected latency, concurrency {config.concurrency}", flush=True
         )
-        with StubTarget(args.latency_ms).run() as target:
+        with ExitStack() as stack:
+            target, used = _start_target(stack, args.target, config)
+            context = dataclasses.replace(context, target=used)
+            print(f"target: {used}", flush=True)
             cells = fanout_bench.run(target, config, progress=lambda line: print(line, flush=True))
     if args.suite in ("all", "coldstart"):
         print(f"cold start: {cold_runs} fresh interpreters per row", flush=True)

@@ -37,10 +37,11 @@ _CAVEATS = """\
 
 * Plain HTTP on 127.0.0.1: no TLS for any engine. On AWS every engine also pays TLS record
   encryption (small per post) and a handshake per pooled connection.
-* The management API is `bench/stub_server.py`, not `lambdacast local`: the emulator only accepts
-  posts to connections it really holds. `bench/targets.py` is the seam for switching to it.
-* The client and the stub server share the machine's cores, so wall times at 10,000 recipients
-  are partly bound by the server; CPU per delivery is the publisher's own.
+* The target line above says which management API served the run: `lambdacast local` (the default:
+  its real `@connections` API, recipients are simulated connections it holds without sockets) or,
+  with `--target stub` or when the emulator cannot start, the bare `bench/stub_server.py`.
+* The publisher and the management API share the machine's 2 cores, so wall times at 10,000
+  recipients are partly bound by the server's CPU; CPU per delivery is the publisher's own.
 * Cold start: boto3 imports `awscrt` when it is installed, and this venv has it (from the SAM CLI);
   without it `import boto3` and every handler that imports boto3 get cheaper alike. Source without
   `__pycache__` is compiled on import, as in a freshly deployed layer.

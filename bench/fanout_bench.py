@@ -64,10 +64,6 @@ class FanoutConfig:
     latency_ms: float = 10.0
 
 
-def _ids(count: int) -> list[str]:
-    return [f"Bq{i:06d}cNfIAMc=" for i in range(count)]
-
-
 def _measure(engine: engines.Engine, ids: list[str], target: Running) -> Sample:
     before = target.accepted()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -103,10 +99,10 @@ def run(target: Running, config: FanoutConfig, progress: Callable[[str], None] =
     cells: dict[tuple[str, int], Cell] = {}
     try:
         for engine in built:
-            _measure(engine, _ids(config.concurrency), target)  # warm-up: clients, pools, sessions
+            _measure(engine, target.ids(config.concurrency), target)  # warm-up: clients, pools, sessions
         largest = max(config.sizes)
         for size in config.sizes:
-            ids = _ids(size)
+            ids = target.ids(size)
             rounds = config.runs_largest if size == largest else config.runs
             for round_no in range(rounds):
                 order = built[round_no % len(built) :] + built[: round_no % len(built)]
