@@ -123,6 +123,11 @@ class Gateway:
             ws = web.WebSocketResponse(
                 protocols=(protocol,) if protocol else (), max_msg_size=MAX_MESSAGE_BYTES, autoping=True
             )
+            offered = {p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")}
+            if protocol and protocol not in offered:
+                # API Gateway sends what $connect returned even if the client never offered it (clients then
+                # fail the handshake); aiohttp would silently drop it, so it is set by hand.
+                ws.headers["Sec-WebSocket-Protocol"] = protocol
             try:
                 await ws.prepare(request)
             except (ConnectionError, RuntimeError):  # the client left while $connect ran

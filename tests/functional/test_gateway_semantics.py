@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 APP = Path(__file__).parent / "apps" / "raw" / "template.yaml"
@@ -282,3 +282,11 @@ def test_connect_event_has_headers_query_and_identity(lambdacast):
     assert "Sec-WebSocket-Key" in event["headers"]
     assert event["requestContext"]["eventType"] == "CONNECT"
     assert "messageId" not in event["requestContext"]
+
+
+def test_subprotocol_returned_but_never_offered_fails_the_client_handshake(lambdacast):
+    # GIVEN $connect returning Sec-WebSocket-Protocol: chat
+    # WHEN a client that offered no subprotocol connects
+    with pytest.raises(InvalidHandshake):
+        open_ws(lambdacast, "token=allow-frank&protocol=chat")
+    # THEN the client rejects the handshake, as browsers do with API Gateway
