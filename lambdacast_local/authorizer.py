@@ -56,6 +56,12 @@ def _matches(resource: Any, method_arn: str) -> bool:
     return False
 
 
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def decide(result: Any, method_arn: str, integration_latency_ms: int) -> Decision:
     """Evaluate an authorizer's returned policy for ``$connect``.
 
@@ -75,7 +81,9 @@ def decide(result: Any, method_arn: str, integration_latency_ms: int) -> Decisio
     extra = result.get("context") or {}
     if not isinstance(extra, dict) or any(isinstance(v, (dict, list)) for v in extra.values()):
         return Decision(500)
-    context.update(extra)
+    # Handlers receive context values as strings (booleans as "true"/"false"), as with API Gateway's REST and
+    # WebSocket APIs: code reading a number must convert it there too.
+    context.update({str(k): _as_string(v) for k, v in extra.items()})
     context["principalId"] = str(result.get("principalId", ""))
     context["integrationLatency"] = integration_latency_ms
     return Decision(200, context)

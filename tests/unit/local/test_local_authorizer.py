@@ -33,12 +33,18 @@ def test_absent_or_empty_identity_sources_are_missing():
     assert missing_identity_sources(sources, {}, {"token": ""}) == sources
 
 
-def test_allow_gives_context_with_principal_and_flattened_values():
+def test_allow_gives_context_with_principal_and_values_as_strings():
     # WHEN the policy allows the method and carries a context
-    decision = decide(policy("Allow", context={"role": "admin", "n": 2}), ARN, 7)
+    decision = decide(policy("Allow", context={"role": "admin", "n": 2, "ok": True}), ARN, 7)
     # THEN the handshake proceeds with requestContext.authorizer built from it
     assert decision.status == 200
-    assert decision.context == {"role": "admin", "n": 2, "principalId": "user-1", "integrationLatency": 7}
+    assert decision.context == {
+        "role": "admin",
+        "n": "2",
+        "ok": "true",
+        "principalId": "user-1",
+        "integrationLatency": 7,
+    }
 
 
 def test_wildcard_resource_allows():
