@@ -1,8 +1,11 @@
-// The demo chat. All user content goes into the page through textContent, never innerHTML.
+// The demo chat. All user content (messages, display names, member lists) goes into the page through
+// textContent, never innerHTML.
 import lambdacast, { CHANNEL_PATTERN } from "./lambdacast.js";
 
 const FALLBACK_URL = "ws://127.0.0.1:3001"; // `make dev` / `lambdacast local` default port
-const PRESET_CHANNELS = ["lobby", "random", "serverless"];
+const PRESET_CHANNELS = ["lobby", "random", "presence-lobby"];
+const HISTORY_ON_JOIN = 50; // earlier messages shown when joining a channel
+const TOKEN_REFRESH_MARGIN_MS = 60_000; // mint a new dev token when the current one expires sooner
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
@@ -17,6 +20,17 @@ const ui = {
   channelError: $("channel-error"),
   channelName: $("channel-name"),
   name: $("name-input"),
+  signInForm: $("sign-in-form"),
+  signIn: $("sign-in"),
+  signOut: $("sign-out"),
+  authStatus: $("auth-status"),
+  authError: $("auth-error"),
+  userId: $("user-id"),
+  members: $("members"),
+  memberCount: $("member-count"),
+  memberPanel: $("member-panel"),
+  memberPanelCount: $("member-panel-count"),
+  memberList: $("member-list"),
   messages: $("messages"),
   composer: $("composer"),
   input: $("message-input"),
@@ -133,6 +147,137 @@ function addMessage(message, ownConnectionId) {
   scrollToEnd();
 }
 
+function isReserved(name) {
+  return name.startsWith("private-") || name.startsWith("presence-");
+}
+
+function showMembers(members) {
+  const visible = members !== null;
+  ui.members.hidden = !visible;
+  ui.memberPanel.hidden = !visible;
+  if (!visible) return;
+  ui.memberCount.textContent = String(members.length);
+  ui.memberPanelCount.textContent = String(members.length);
+  ui.memberList.replaceChildren();
+  for (const member of members) {
+    const name = typeof member.info?.name === "string" && member.info.name ? member.info.name : member.userId;
+    const item = el("li", "member");
+    item.dataset.userId = member.userId;
+    const avatar = el("span", "avatar", name.slice(0, 1).toUpperCase());
+    avatar.style.setProperty("--hue", String(hue(name)));
+    avatar.setAttribute("aria-hidden", "true");
+    item.append(avatar, el("span", "member-name", name));
+    if (client && member.userId === client.userId) item.append(el("span", "you", "(you)"));
+    ui.memberList.append(item);
+  }
+}
+
+// ---- sign-in with the local dev token minter (`lambdacast local --dev-tokens` only) ------------------
+
+/** {token, userId, name, expiresAt (epoch s)} while signed in. Kept in memory only. */
+let auth = null;
+let wsUrl = FALLBACK_URL;
+
+class DevTokensUnavailable extends Error {}
+
+/** POST <http(s) origin of the WebSocket URL>/_lambdacast/dev-token {name} -> {token, userId, expiresAt}. */
+async function mintDevToken(name) {
+  const endpoint = new URL(wsUrl);
+  endpoint.protocol = endpoint.protocol === "wss:" ? "https:" : "http:";
+  let response;
+  try {
+    response = await fetch(`${endpoint.origin}/_lambdacast/dev-token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
+  } catch (err) {
+    throw new DevTokensUnavailable(`no dev token minter answered at ${endpoint.origin} (${err.message})`);
+  }
+  if (response.status === 404) throw new DevTokensUnavailable(`${endpoint.origin} has no dev token minter`);
+  if (!response.ok) throw new Error(`the dev token minter answered HTTP ${response.status}`);
+  const body = await response.json();
+  if (typeof body.token !== "string" || typeof body.userId !== "string") {
+    throw new Error("the dev token minter sent no token");
+  }
+  return { token: body.token, userId: body.userId, name, expiresAt: Number(body.expiresAt) || 0 };
+}
+
+/** The client's getToken: runs before every (re)connect, so a token about to expire is replaced first. */
+async function currentToken() {
+  if (auth === null) return null;
+  if (auth.expiresAt * 1000 - Date.now() < TOKEN_REFRESH_MARGIN_MS) {
+    try {
+      auth = await mintDevToken(auth.name);
+    } catch (err) {
+      auth = null;
+      renderAuth();
+      ui.authError.textContent = `Signed out: the token expired and could not be renewed (${err.message}).`;
+      return null;
+    }
+  }
+  return auth.token;
+}
+
+function renderAuth() {
+  const signedIn = auth !== null;
+  ui.signIn.hidden = signedIn;
+  ui.signOut.hidden = !signedIn;
+  ui.name.disabled = signedIn;
+  ui.authStatus.dataset.signedIn = String(signedIn);
+  if (signedIn) {
+    ui.authStatus.replaceChildren(
+      "Signed in as ",
+      el("strong", "", auth.name),
+      " (",
+      el("code", "", auth.userId),
+      "): private- and presence- channels are open to you.",
+    );
+  } else {
+    ui.authStatus.replaceChildren(
+      "Not signed in: public channels only. ",
+      el("code", "", "private-"),
+      " and ",
+      el("code", "", "presence-"),
+      " channels need sign-in.",
+    );
+  }
+}
+
+/** Reconnect under the new identity (getToken supplies it) and rejoin the channel as that user. */
+function switchIdentity() {
+  renderAuth();
+  if (!client || client.state === "closed") return;
+  client.reconnect();
+  join(channel);
+}
+
+async function signIn() {
+  ui.authError.textContent = "";
+  const name = ui.name.value.trim() || randomName();
+  ui.name.value = name;
+  remember("lambdacast.name", name);
+  ui.signIn.disabled = true;
+  try {
+    auth = await mintDevToken(name);
+  } catch (err) {
+    ui.authError.textContent =
+      err instanceof DevTokensUnavailable
+        ? `Sign-in here is local-only: it uses the dev token minter of \`lambdacast local --dev-tokens\`, and ${err.message}. A deployed site signs users in through its own backend (docs/auth.md).`
+        : `Could not sign in: ${err.message}`;
+    return;
+  } finally {
+    ui.signIn.disabled = false;
+  }
+  switchIdentity();
+}
+
+function signOut() {
+  ui.authError.textContent = "";
+  auth = null;
+  switchIdentity();
+}
+
 function renderChannels(active) {
   ui.channelList.replaceChildren();
   const names = [...new Set([...PRESET_CHANNELS, active])];
@@ -167,10 +312,21 @@ function join(name) {
   url.searchParams.set("channel", name);
   history.replaceState(null, "", url);
   if (!client || client.state === "closed") return;
-  subscription = client.subscribe(name, (message) => addMessage(message, client.connectionId));
-  subscription.ready.then(
+  showMembers(null);
+  if (isReserved(name) && auth === null) {
+    addSystemLine(`#${name} is for signed-in users: private- and presence- channels need sign-in.`, "warn");
+  }
+  const options = { rewind: HISTORY_ON_JOIN };
+  if (name.startsWith("presence-")) options.onPresence = (members) => showMembers(members);
+  const current = client.subscribe(name, (message) => addMessage(message, client.connectionId), options);
+  subscription = current;
+  current.ready.then(
     () => addSystemLine(`You joined #${name}.`),
-    (err) => err.fromServer && addSystemLine(`Could not join #${name}: ${err.code} — ${err.message}`, "error"),
+    (err) => {
+      if (!err.fromServer || subscription !== current) return;
+      addSystemLine(`Could not join #${name}: ${err.code} — ${err.message}`, "error");
+      showMembers(null);
+    },
   );
 }
 
@@ -181,12 +337,15 @@ async function main() {
   ui.channelName.textContent = channel;
 
   const { url, source } = await resolveUrl();
+  wsUrl = url;
   ui.endpoint.textContent = url;
   ui.endpoint.title = `from ${source}`;
 
   const attempts = Number.parseInt(params.get("attempts") ?? "", 10);
   try {
-    client = lambdacast.connect(url, Number.isFinite(attempts) && attempts > 0 ? { maxConnectAttempts: attempts } : {});
+    const options = { getToken: currentToken };
+    if (Number.isFinite(attempts) && attempts > 0) options.maxConnectAttempts = attempts;
+    client = lambdacast.connect(url, options);
   } catch (err) {
     setState("closed", { error: err });
     return;
@@ -195,14 +354,18 @@ async function main() {
   window.lambdacastDemo = { client }; // for the console (and the browser tests)
   client.on("state", (state, info) => {
     setState(state, info);
-    if (state === "open") ui.connectionId.textContent = client.connectionId ?? "—";
+    if (state === "open") {
+      ui.connectionId.textContent = client.connectionId ?? "—";
+      ui.userId.textContent = client.userId ?? "anonymous";
+    }
+    if (state === "reconnecting" && info.error?.code === "reconnect_requested") return;
     if (state === "reconnecting" && !offline) {
       offline = true;
       addSystemLine("Connection lost; reconnecting…", "warn");
     }
     if (state === "open" && offline) {
       offline = false;
-      addSystemLine("Back online: resubscribed.");
+      addSystemLine("Back online: resubscribed, missed messages recovered.");
     }
   });
   client.on("gap", (gap) => {
@@ -213,6 +376,12 @@ async function main() {
     addSystemLine(text, "warn");
   });
   join(channel);
+  renderAuth();
+  ui.signInForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn();
+  });
+  ui.signOut.addEventListener("click", signOut);
 
   ui.channelForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -228,7 +397,7 @@ async function main() {
     if (!text.trim() || !client) return;
     ui.sendError.textContent = "";
     ui.input.value = "";
-    const name = ui.name.value.trim() || "anonymous";
+    const name = auth?.name ?? (ui.name.value.trim() || "anonymous");
     try {
       await client.publish(channel, { name, text }, { echo: true });
     } catch (err) {

@@ -213,3 +213,42 @@ def test_messages_sent_while_reconnecting_go_out_after_the_resubscribe(
     _expect_texts(reader, queued)
     _expect_texts(writer, queued)
     expect(writer.page.locator("#send-error")).to_have_text("")
+
+
+def test_joining_a_channel_shows_its_earlier_messages_in_order(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN a channel where a first tab already wrote three messages
+    channel = _channel()
+    first = _open_joined(open_demo, lambdacast.ws_url, channel, "first")
+    earlier = ["one", "two", "three"]
+    for text in earlier:
+        first.send(text)
+    _expect_texts(first, earlier)
+
+    # WHEN a second tab joins the channel
+    late = _open_joined(open_demo, lambdacast.ws_url, channel, "late")
+
+    # THEN it shows the earlier messages from the history, in order, then new ones live, each once
+    _expect_texts(late, earlier)
+    first.send("four")
+    _expect_texts(late, [*earlier, "four"])
+
+
+def test_sign_in_explains_it_is_local_only_when_the_emulator_mints_no_dev_tokens(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN the demo against an emulator started without dev tokens, on a public channel
+    from playwright.sync_api import expect
+
+    demo = _open_joined(open_demo, lambdacast.ws_url, _channel(), "Ada")
+    expect(demo.page.locator("#auth-status")).to_contain_text("Not signed in")
+
+    # WHEN the user tries to sign in
+    demo.page.click("#sign-in")
+
+    # THEN the page says sign-in is local-only and stays anonymous and connected
+    expect(demo.page.locator("#auth-error")).to_contain_text("Sign-in here is local-only")
+    expect(demo.page.locator("#auth-status")).to_have_attribute("data-signed-in", "false")
+    expect(demo.page.locator("#user-id")).to_have_text("anonymous")
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
