@@ -130,6 +130,8 @@ class FunctionPool:
         self._all: set[_Worker] = set()
         self._slots = asyncio.Semaphore(self._concurrency)
         self._generation = 0
+        self._closed = False
+        self._stopping: set[asyncio.Task[None]] = set()
 
     @property
     def size(self) -> int:
@@ -178,6 +180,9 @@ class FunctionPool:
         """Run one invocation in a warm worker, starting one when none is idle and the pool has room."""
         request_id = new_id_uuid()
         async with self._slots:
+            if self._closed:  # checked after the wait for a slot: close() may have run meanwhile
+                error = {"errorType": "Runtime.Unavailable", "errorMessage": "the emulator is shutting down"}
+                return Invocation(self.function.name, request_id, "error", error=error, label=label)
             cold = not self._idle
             init_ms = 0.0
             if self._idle:
@@ -244,9 +249,11 @@ class FunctionPool:
         return "error", None, reply
 
     def _release(self, worker: _Worker) -> None:
-        if worker.generation != self._generation:
+        if self._closed or worker.generation != self._generation:
             self._all.discard(worker)
-            asyncio.get_running_loop().create_task(worker.stop())
+            task = asyncio.get_running_loop().create_task(worker.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         else:
             self._idle.append(worker)
 
@@ -265,11 +272,12 @@ class FunctionPool:
         await asyncio.gather(*(worker.stop() for worker in idle))
 
     async def close(self) -> None:
-        """Stop and reap every worker."""
+        """Stop and reap every worker (one still busy is stopped when its invocation ends)."""
+        self._closed = True
         workers = list(self._all)
         self._all.clear()
         self._idle.clear()
-        await asyncio.gather(*(worker.stop(grace_s=0.5) for worker in workers))
+        await asyncio.gather(*(worker.stop(grace_s=0.5) for worker in workers), *self._stopping)
 
 
 def _connection_id(event: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,34 @@ async def test_recycle_loads_new_code_in_a_new_process(tmp_path):
         assert after.result["version"] == 2
     finally:
         await reloadable.close()
+
+
+async def test_invocations_after_close_fail_without_starting_a_worker(tmp_path):
+    # GIVEN a closed pool
+    closed = make_pool(tmp_path)
+    await closed.close()
+    # WHEN it is invoked
+    outcome = await closed.invoke({})
+    # THEN it fails clearly and no process was started
+    assert outcome.error["errorType"] == "Runtime.Unavailable"
+    assert closed.size == 0
+
+
+async def test_close_while_an_invocation_runs_lets_it_finish_and_reaps_its_worker(tmp_path):
+    # GIVEN a running invocation
+    running = make_pool(tmp_path)
+    task = asyncio.create_task(running.invoke({"sleep": 0.5, "echo": "done"}))
+    await asyncio.sleep(0.3)  # let the worker start (not an assertion on time)
+    # WHEN the pool closes meanwhile
+    await running.close()
+    outcome = await task
+    # THEN the invocation ended (done, or failed if close won the race with the worker's start)...
+    if outcome.ok:
+        assert outcome.result["echo"] == "done"
+    else:
+        assert outcome.status == "error"
+    # ...and no worker process is left
+    assert running.size == 0
+    if outcome.worker_pid:
+        with pytest.raises(ProcessLookupError):
+            os.kill(outcome.worker_pid, 0)
