@@ -252,3 +252,23 @@ def test_sign_in_explains_it_is_local_only_when_the_emulator_mints_no_dev_tokens
     expect(demo.page.locator("#auth-status")).to_have_attribute("data-signed-in", "false")
     expect(demo.page.locator("#user-id")).to_have_text("anonymous")
     expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
+
+
+def test_an_anonymous_page_is_refused_a_private_channel_with_forbidden(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN the demo, not signed in
+    from playwright.sync_api import expect
+
+    channel = f"private-{uuid.uuid4().hex[:10]}"
+
+    # WHEN it opens a private- channel
+    demo = open_demo(ws=lambdacast.ws_url, channel=channel, name="anon")
+
+    # THEN it says the channel needs sign-in, and shows the server's forbidden refusal
+    expect(demo.page.locator("#messages li.system.warn")).to_contain_text("need sign-in")
+    refusal = demo.page.locator("#messages li.system.error")
+    expect(refusal).to_contain_text(f"Could not join #{channel}: forbidden")
+    # AND the connection itself stays open for public channels
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
+    assert demo.page.locator("#members").is_hidden()

@@ -1,0 +1,142 @@
+"""Sign-in and presence in the demo, in Chromium, against ``lambdacast local`` with ``AuthMode=optional``.
+
+The HS256 secret is seeded into the emulator's embedded SSM, where the authorizer reads it as a deployed
+stack does. The demo's sign-in box posts to the dev token minter (``POST /_lambdacast/dev-token``): the
+emulator's own when it has one (``Options.dev_tokens``); until then the test answers that request itself
+through Playwright's routing, with a token minted by PyJWT under the same secret and the same contract
+(claims sub, name, channels ["*"], exp in 1 h), so the demo, the client and the backend are all real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from demo_page import DemoPage
+
+pytestmark = pytest.mark.browser
+
+SECRET_NAME = "/lambdacast/browser-tests/auth-secret"
+SECRET = f"browser-test-secret-{uuid.uuid4().hex}"
+
+
+def _emulator_fields() -> set[str]:
+    from lambdacast_local.server import Options
+
+    return {field.name for field in dataclasses.fields(Options)}
+
+
+EMULATOR_MINTS = "dev_tokens" in _emulator_fields()
+
+
+@pytest.fixture(scope="module")
+def lambdacast_options() -> dict[str, Any]:
+    """AuthMode optional, the HS256 secret in the embedded SSM, and the emulator's dev token minter if any."""
+    if "ssm_parameters" not in _emulator_fields():
+        pytest.skip(
+            "SIGN-IN/PRESENCE BROWSER TESTS NOT RUN: lambdacast_local.server.Options has no ssm_parameters, "
+            "so the emulator cannot hold the HS256 secret AuthMode=optional reads."
+        )
+    options: dict[str, Any] = {
+        "parameter_overrides": {"AuthMode": "optional", "AuthSecretParameterName": SECRET_NAME},
+        "ssm_parameters": {SECRET_NAME: SECRET},
+    }
+    if EMULATOR_MINTS:
+        options["dev_tokens"] = True
+    return options
+
+
+def _answer_dev_token_requests(demo: DemoPage) -> None:
+    """Stand in for the emulator's minter (the same contract) while lambdacast local has none."""
+    import jwt
+
+    def mint(route: Any) -> None:
+        if route.request.method != "POST":
+            route.fulfill(status=204, headers=_CORS)
+            return
+        name = json.loads(route.request.post_data or "{}")["name"]
+        user_id = f"user-{uuid.uuid4().hex[:8]}"
+        expires = int(time.time()) + 3600
+        claims = {"sub": user_id, "name": name, "channels": ["*"], "exp": expires}
+        token = jwt.encode(claims, SECRET, algorithm="HS256")
+        body = {"token": token, "userId": user_id, "expiresAt": expires}
+        route.fulfill(status=200, json=body, headers=_CORS)
+
+    demo.page.route("**/_lambdacast/dev-token", mint)
+
+
+_CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST",
+    "access-control-allow-headers": "content-type",
+}
+
+
+def _signed_in(open_demo: Callable[..., DemoPage], ws_url: str, channel: str, name: str) -> DemoPage:
+    """A tab on ``channel`` that signed in as ``name`` and joined as that user."""
+    from playwright.sync_api import expect
+
+    demo = open_demo(ws=ws_url, channel=channel, name=name)
+    if not EMULATOR_MINTS:
+        _answer_dev_token_requests(demo)
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
+    demo.page.click("#sign-in")
+    expect(demo.page.locator("#auth-status")).to_have_attribute("data-signed-in", "true")
+    expect(demo.page.locator("#auth-status")).to_contain_text(f"Signed in as {name}")
+    expect(demo.page.locator("#messages li.system", has_text=f"You joined #{channel}.")).to_have_count(1)
+    expect(demo.page.locator("#user-id")).not_to_have_text("anonymous")
+    return demo
+
+
+def test_a_signed_in_page_in_a_presence_channel_sees_another_join_and_leave(
+    open_demo: Callable[..., DemoPage], lambdacast: Any, artifacts_dir: Any
+) -> None:
+    # GIVEN Ada, signed in, alone in a presence- channel
+    from playwright.sync_api import expect
+
+    channel = f"presence-{uuid.uuid4().hex[:10]}"
+    ada = _signed_in(open_demo, lambdacast.ws_url, channel, "Ada")
+    expect(ada.page.locator("#member-count")).to_have_text("1")
+    expect(ada.page.locator("#member-list .member-name")).to_have_text(["Ada"])
+
+    # WHEN Grace signs in and joins the same channel
+    grace = _signed_in(open_demo, lambdacast.ws_url, channel, "Grace")
+
+    # THEN both pages count two members and list both names
+    for page in (ada, grace):
+        expect(page.page.locator("#member-count")).to_have_text("2")
+        expect(page.page.locator("#member-list .member-name")).to_contain_text(["Ada", "Grace"])
+    ada.page.screenshot(path=str(artifacts_dir / "demo-presence.png"))
+
+    # WHEN Grace closes her tab
+    grace.page.close()
+
+    # THEN Ada sees her leave
+    expect(ada.page.locator("#member-count")).to_have_text("1")
+    expect(ada.page.locator("#member-list .member-name")).to_have_text(["Ada"])
+
+
+def test_a_signed_in_page_may_use_the_private_channel_an_anonymous_one_is_refused(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN an anonymous tab refused a private- channel
+    from playwright.sync_api import expect
+
+    channel = f"private-{uuid.uuid4().hex[:10]}"
+    anonymous = open_demo(ws=lambdacast.ws_url, channel=channel, name="anon")
+    if not EMULATOR_MINTS:
+        _answer_dev_token_requests(anonymous)
+    expect(anonymous.page.locator("#messages li.system.error")).to_contain_text("forbidden")
+
+    # WHEN it signs in (the dev token grants every channel)
+    anonymous.page.click("#sign-in")
+
+    # THEN it joins the channel and can publish there
+    expect(anonymous.page.locator("#messages li.system", has_text=f"You joined #{channel}.")).to_have_count(1)
+    anonymous.send("only for the signed-in")
+    expect(anonymous.page.locator("#messages li.message .text")).to_have_text(["only for the signed-in"])
