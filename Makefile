@@ -45,8 +45,13 @@ test-browser: venv
 test: lint validate test-js
 	$(BIN)/pytest
 
+# AuthMode=optional: anonymous pages work, and the demo's sign-in box gets tokens from the
+# local-only minter (--dev-tokens), whose random secret the real authorizer reads from embedded SSM.
+DEV_SECRET := /lambdacast/local/auth-secret
 dev: venv
-	$(BIN)/lambdacast local --template template.yaml --web-dir web
+	$(BIN)/lambdacast local --template template.yaml --web-dir web \
+	  --parameter-overrides AuthMode=optional AuthSecretParameterName=$(DEV_SECRET) \
+	  --dev-tokens $(DEV_SECRET)
 
 # Point the demo at a deployed stack: web/config.json <- the stack's WebSocketURL output.
 # The stack name comes from samconfig.toml (CONFIG_ENV=prod for the prod one), or STACK=name.

@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
         "--http-port", type=int, default=3002, help="Port of the template's HTTP APIs, if any."
     )
     local.add_argument(
+        "--dev-tokens",
+        default=None,
+        metavar="SSM_PARAMETER",
+        help="Serve POST /_lambdacast/dev-token (local only): mint HS256 tokens with a random secret "
+        "stored as this SSM parameter, the one the template's authorizer reads.",
+    )
+    local.add_argument(
         "--no-iam-auth",
         action="store_true",
         help="Accept AWS_IAM HTTP routes without verifying SigV4 (local bypass; see docs/local.md).",
@@ -136,6 +143,7 @@ def _options(args: argparse.Namespace) -> Options:
         iam_auth=not args.no_iam_auth,
         ssm_parameters=parse_overrides(args.ssm),
         secrets=parse_overrides(args.secret),
+        dev_token_parameter=args.dev_tokens,
     )
 
 
@@ -166,6 +174,9 @@ async def _run_local(options: Options, out: TextIO) -> None:
         print(f"  embedded AWS:        {emulator.aws_endpoint}", file=out)
         if emulator.http_port:
             print(f"  HTTP APIs:           {emulator.http_url}", file=out)
+        if emulator.dev_tokens is not None:
+            base = f"http://{options.host}:{emulator.port}"
+            print(f'  Dev tokens (local):  POST {base}/_lambdacast/dev-token {{"name": ...}}', file=out)
         if emulator.web_port:
             print(
                 f"  Demo page:           http://{options.host}:{emulator.web_port}/?ws={emulator.ws_url}",

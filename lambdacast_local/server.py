@@ -18,6 +18,7 @@ from aiohttp import web
 from watchfiles import awatch
 
 from lambdacast_local.aws import EmbeddedAws
+from lambdacast_local.devtokens import DevTokenMinter
 from lambdacast_local.events import Stage
 from lambdacast_local.gateway import Gateway, GatewaySettings
 from lambdacast_local.http_gateway import HttpGateway
@@ -60,6 +61,8 @@ class Options:
     secrets: dict[str, str] = field(default_factory=dict)
     """Secrets Manager secrets created in the embedded AWS and used to resolve the template."""
     region: str = "us-east-1"
+    dev_token_parameter: str | None = None
+    """Serve the local-only token minter, its secret stored as this SSM parameter (``--dev-tokens``)."""
 
 
 def load_app(
@@ -101,6 +104,8 @@ class Emulator:
         self._runners: list[web.AppRunner] = []
         self._reload_task: asyncio.Task[None] | None = None
         self._pollers: SqsPollers | None = None
+        name = options.dev_token_parameter
+        self.dev_tokens = DevTokenMinter(name) if name else None
         self.port = 0
         self.tls_port = 0
         self.web_port = 0
@@ -146,12 +151,15 @@ class Emulator:
     async def start(self) -> None:
         """Load the template, start embedded AWS and the listeners (raises ``LocalError`` on bad input)."""
         opts = self.options
+        ssm = dict(opts.ssm_parameters)
+        if self.dev_tokens is not None:
+            ssm[self.dev_tokens.parameter_name] = self.dev_tokens.secret
         model = load_app(
             opts.template,
             opts.parameter_overrides,
             opts.api,
             opts.region,
-            ssm=opts.ssm_parameters,
+            ssm=ssm,
             secrets=opts.secrets,
         )
         self.app_model = model
@@ -162,7 +170,7 @@ class Emulator:
             endpoint = await asyncio.to_thread(self._aws.start)
             await asyncio.to_thread(self._aws.create_tables, model.tables)
             await asyncio.to_thread(self._aws.create_queues, model.queues)
-            await asyncio.to_thread(self._aws.seed, opts.ssm_parameters, opts.secrets)
+            await asyncio.to_thread(self._aws.seed, ssm, opts.secrets)
             self._tls = make_local_tls()
             local_host = f"127.0.0.1:{self.tls_port}"
             endpoints = Endpoints(
@@ -184,6 +192,8 @@ class Emulator:
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)
             ManagementApi(self.gateway).add_routes(app)
+            if self.dev_tokens is not None:
+                self.dev_tokens.add_routes(app)
             runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             self._runners.append(runner)
