@@ -54,6 +54,8 @@ class Connection:
     headers: list[tuple[str, str]] = field(default_factory=list)
     query: list[tuple[str, str]] = field(default_factory=list)
     authorizer: dict[str, Any] | None = None
+    caller: dict[str, Any] = field(default_factory=dict)
+    """IAM caller fields of ``identity`` (``accessKey``, ``accountId``, ``caller``, ``user``, ``userArn``)."""
 
 
 def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -77,7 +79,7 @@ def _request_context(
         "stage": stage.stage,
         "connectedAt": conn.connected_at,
         "requestTimeEpoch": request_ms,
-        "identity": {"sourceIp": conn.source_ip},
+        "identity": {**conn.caller, "sourceIp": conn.source_ip},
         "requestId": new_id(),
         "domainName": stage.domain_name,
         "connectionId": conn.connection_id,

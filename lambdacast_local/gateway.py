@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from lambdacast_local import authorizer
+from lambdacast_local import authorizer, sigv4
 from lambdacast_local.events import (
     Connection,
     Stage,
@@ -29,6 +30,7 @@ from lambdacast_local.events import (
 from lambdacast_local.lambda_pool import LambdaService
 from lambdacast_local.model import WebSocketApi
 from lambdacast_local.routing import select_route
+from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
 _LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 128 * 1024
@@ -43,6 +45,10 @@ class GatewaySettings:
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
     management_latency_ms: float = 0.0
+    iam_auth: bool = True
+    """Verify SigV4 on ``AWS_IAM`` routes (``False``: the documented local bypass)."""
+    iam_secrets: Mapping[str, str] = field(default_factory=lambda: {FAKE_ACCESS_KEY: FAKE_SECRET_KEY})
+    """Access key id -> secret key of the credentials SigV4 can be verified with."""
 
 
 @dataclass(eq=False)
@@ -148,6 +154,23 @@ class Gateway:
         route = self.api.routes.get("$connect")
         if route is None:
             return None, None
+        if route.iam:
+            caller = sigv4.verify(
+                "GET", str(request.url), request.headers, b"", secrets=self.settings.iam_secrets
+            )
+            if isinstance(caller, str) and self.settings.iam_auth:
+                return _json_response(403, {"message": "Forbidden"}), None
+            if isinstance(caller, str):
+                caller = sigv4.Caller(
+                    "LOCALBYPASS", "123456789012", "arn:aws:iam::123456789012:user/local-bypass"
+                )
+            live.info.caller = {
+                "accessKey": caller.access_key,
+                "accountId": caller.account_id,
+                "caller": caller.access_key,
+                "user": caller.access_key,
+                "userArn": caller.user_arn,
+            }
         if route.authorizer is not None:
             missing = authorizer.missing_identity_sources(
                 route.authorizer.identity_sources, request.headers, request.query

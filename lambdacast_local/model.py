@@ -54,6 +54,8 @@ class Route:
     function: str | None
     authorizer: Authorizer | None = None
     has_route_response: bool = False
+    iam: bool = False
+    """``AuthorizationType: AWS_IAM`` (``$connect`` only): the handshake must be SigV4-signed."""
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,14 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
             authorizer = authorizers.get(authorizer_ref)
             if authorizer is None:
                 raise TemplateError(f"Resource {lid}: its AuthorizerId is not an authorizer of this API.")
-        elif props.get("AuthorizationType") not in {None, "NONE"}:
+        elif props.get("AuthorizationType") not in {None, "NONE", "AWS_IAM"} or (
+            props.get("AuthorizationType") == "AWS_IAM" and key != "$connect"
+        ):
             raise TemplateError(
-                f"Resource {lid}: AuthorizationType {props.get('AuthorizationType')} is unsupported."
+                f"Resource {lid}: AuthorizationType {props.get('AuthorizationType')} is unsupported on {key}."
             )
-        routes[key] = Route(key, function, authorizer, key in with_response)
+        iam = props.get("AuthorizationType") == "AWS_IAM"
+        routes[key] = Route(key, function, authorizer, key in with_response, iam)
 
     stages = [
         str(_resolve(resolver, lid, "StageName", props.get("StageName")))

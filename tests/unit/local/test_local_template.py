@@ -84,8 +84,22 @@ def test_template_without_websocket_api_is_one_clear_error(tmp_path):
         load_app(path)
 
 
-def test_iam_authorization_on_a_route_is_refused_naming_the_route(tmp_path):
-    # GIVEN the raw app with AWS_IAM on $connect
+def test_iam_authorization_on_a_message_route_is_refused_naming_the_route(tmp_path):
+    # GIVEN the raw app with AWS_IAM on the "echo" route (API Gateway allows IAM on $connect only)
+    text = (
+        (APPS / "raw" / "template.yaml")
+        .read_text()
+        .replace("      RouteKey: echo\n", "      RouteKey: echo\n      AuthorizationType: AWS_IAM\n")
+    )
+    path = _write(tmp_path, text)
+    (tmp_path / "src").symlink_to(APPS / "raw" / "src")
+    # THEN the error names the route resource and what is unsupported
+    with pytest.raises(TemplateError, match=r"EchoRoute.*AWS_IAM is unsupported on echo"):
+        load_app(path)
+
+
+def test_iam_authorization_on_connect_is_read(tmp_path):
+    # GIVEN the raw app with AWS_IAM instead of the authorizer on $connect
     text = (
         (APPS / "raw" / "template.yaml")
         .read_text()
@@ -93,9 +107,10 @@ def test_iam_authorization_on_a_route_is_refused_naming_the_route(tmp_path):
     )
     path = _write(tmp_path, text)
     (tmp_path / "src").symlink_to(APPS / "raw" / "src")
-    # THEN the error names the route resource and what is unsupported
-    with pytest.raises(TemplateError, match=r"ConnectRoute.*AWS_IAM"):
-        load_app(path)
+    # THEN $connect requires SigV4 and has no Lambda authorizer
+    connect = load_app(path).api.routes["$connect"]
+    assert connect.iam is True
+    assert connect.authorizer is None
 
 
 def test_inline_code_is_refused_naming_the_function(tmp_path):
