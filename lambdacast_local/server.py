@@ -187,7 +187,9 @@ class Emulator:
             stage = Stage(
                 api_id=model.api.api_id, stage=model.api.stage, domain_name=local_host, region=model.region
             )
-            settings = GatewaySettings(opts.idle_timeout_s, opts.max_duration_s, opts.management_latency_ms)
+            settings = GatewaySettings(
+                opts.idle_timeout_s, opts.max_duration_s, opts.management_latency_ms, iam_auth=opts.iam_auth
+            )
             self.gateway = Gateway(model.api, self.lambdas, stage, settings)
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)

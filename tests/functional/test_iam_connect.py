@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+from lambdacast_local.testing import running_emulator
 
 APP = Path(__file__).parent / "apps" / "iam" / "template.yaml"
 
@@ -54,3 +55,13 @@ def test_signed_handshake_opens_and_events_carry_the_caller(lambdacast):
     assert identity["accessKey"] == FAKE_ACCESS_KEY
     assert identity["userArn"].startswith("arn:aws:iam::123456789012:")
     assert identity["sourceIp"] == "127.0.0.1"
+
+
+def test_no_iam_auth_flag_opens_unsigned_handshakes_as_the_bypass_caller():
+    # GIVEN the documented local bypass
+    with running_emulator(APP, iam_auth=False) as emulator, connect(emulator.ws_url) as ws:
+        # WHEN an unsigned client sends a message
+        ws.send("who am I")
+        identity = json.loads(ws.recv(timeout=15))
+    # THEN it was let in, marked as the bypass caller
+    assert identity["userArn"].endswith("local-bypass")
