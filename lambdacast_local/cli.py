@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--no-iam-auth",
         action="store_true",
-        help="Accept AWS_IAM HTTP routes without verifying SigV4 (local bypass; see docs/local.md).",
+        help="Accept AWS_IAM HTTP routes and $connect without verifying SigV4 (local bypass; docs/local.md).",
     )
 
     event = commands.add_parser("generate-event", help="Print a sample API Gateway WebSocket event.")
