@@ -139,3 +139,22 @@ def test_a_signed_in_page_may_use_the_private_channel_an_anonymous_one_is_refuse
     expect(anonymous.page.locator("#messages li.system", has_text=f"You joined #{channel}.")).to_have_count(1)
     anonymous.send("only for the signed-in")
     expect(anonymous.page.locator("#messages li.message .text")).to_have_text(["only for the signed-in"])
+
+
+def test_a_display_name_with_html_is_shown_as_text_in_the_member_list(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN a user whose display name is HTML that would run script if injected
+    from playwright.sync_api import expect
+
+    name = '<img src=x onerror="window.__pwned=1">'
+    channel = f"presence-{uuid.uuid4().hex[:10]}"
+
+    # WHEN they sign in and join a presence- channel
+    demo = _signed_in(open_demo, lambdacast.ws_url, channel, name)
+
+    # THEN the member list and the sign-in status show the literal text, and nothing ran
+    expect(demo.page.locator("#member-list .member-name")).to_have_text([name])
+    expect(demo.page.locator("#auth-status strong")).to_have_text(name)
+    assert demo.page.locator("#member-list img, #auth-status img").count() == 0
+    assert demo.page.evaluate("window.__pwned === undefined")
