@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -178,8 +179,11 @@ def test_a_count_that_drifted_high_is_repaired_when_the_cap_is_hit(
     assert [m.user_id for m in presence.members(ROOM, now_epoch=10)] == ["u1", "u2"]
 
 
-def test_two_tabs_leaving_at_once_announce_member_left_exactly_once(store: ChannelStore) -> None:
-    # GIVEN a user with two connections in the room
+def test_two_tabs_leaving_at_once_announce_member_left_exactly_once(
+    store: ChannelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a user with two connections in the room (each DynamoDB request atomic, as on AWS)
+    one_request_at_a_time(store.client, monkeypatch)
     presence = PresenceStore(store)
     for cid in ("t1", "t2"):
         store.put_connection(cid, connected_at=0, source_ip=None, user_id="u", ttl=4_000_000_000)
@@ -194,6 +198,23 @@ def test_two_tabs_leaving_at_once_announce_member_left_exactly_once(store: Chann
     # THEN exactly one of them reports member_left, and the member is gone
     assert sum(c is not None for c in changes) == 1
     assert presence.members(ROOM, now_epoch=1) == []
+
+
+def one_request_at_a_time(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto apply each request atomically, as DynamoDB does (moto itself takes no lock).
+
+    Requests from different threads still interleave freely between one another; only a single
+    request (a whole transaction) can no longer be torn by another thread's request.
+    """
+    lock = threading.Lock()
+    for name in ("transact_write_items", "update_item", "put_item", "get_item", "query", "delete_item"):
+        original = getattr(client, name)
+
+        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(client, name, locked)
 
 
 def _with(world: World, **changes: Any) -> Any:
@@ -222,3 +243,45 @@ def test_a_failed_announcement_still_answers_subscribed_and_keeps_the_member(
     assert room.last(ME)["type"] == "subscribed"
     room.send({"action": "presence", "channel": ROOM}, ME)
     assert [m["userId"] for m in room.last(ME)["members"]] == ["alice", "user-42"]
+
+
+@pytest.mark.parametrize("round_", range(10))
+def test_a_tab_joining_while_the_last_tab_leaves_keeps_announcements_balanced(
+    store: ChannelStore, round_: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a user in the room through tab t1, and a second tab t2 connected (requests atomic)
+    one_request_at_a_time(store.client, monkeypatch)
+    presence = PresenceStore(store)
+    room = f"{ROOM}-{round_}"
+    for cid in ("t1", "t2"):
+        store.put_connection(cid, connected_at=0, source_ip=None, user_id="u", ttl=4_000_000_000)
+    presence.subscribe(
+        "t1", room, Member("u", {}), max_channels=10, ttl_epoch=4_000_000_000, cap=5, now_epoch=1
+    )
+    # WHEN t1 leaves and t2 joins at the same moment
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    barrier = Barrier(2, timeout=30)
+
+    def leave() -> object:
+        barrier.wait()
+        return presence.unsubscribe("t1", room, "u")
+
+    def join() -> object:
+        barrier.wait()
+        return presence.subscribe(
+            "t2", room, Member("u", {}), max_channels=10, ttl_epoch=4_000_000_000, cap=5, now_epoch=1
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        leaving, joining = pool.submit(leave), pool.submit(join)
+        left_change, joined_change = leaving.result(timeout=60), joining.result(timeout=60)
+    # THEN the user is a member through t2 only, counted once, and every member_left was
+    # followed by a member_joined (either both were announced or neither)
+    assert [m.user_id for m in presence.members(room, now_epoch=1)] == ["u"]
+    count = store.client.get_item(
+        TableName=store.table_name, Key={"pk": {"S": f"PRES#{room}"}, "sk": {"S": "COUNT"}}
+    )["Item"]["members"]["N"]
+    assert count == "1"
+    assert (left_change is None) == (joined_change is None)
