@@ -343,13 +343,20 @@ export class Client {
         gapTimer: null,
         rewind: 0, // earlier messages to fetch on the first subscribe
         backfilling: false, // a history backfill is running: do not give up on gaps meanwhile
-        presence: channel.startsWith("presence-") ? { members: null, buffer: null, epoch: -1 } : null,
+        presence: channel.startsWith("presence-") ? { members: null, buffer: null, ticket: 0 } : null,
       };
       this._channels.set(channel, entry);
     }
     if (entry.orderer.last === null) entry.rewind = Math.max(entry.rewind, rewind);
     const handler = { onMessage, onPresence };
     entry.handlers.add(handler);
+    if (onPresence && entry.presence?.members) {
+      // A later subscriber to a room already known: give it the current list without a new request.
+      queueMicrotask(() => {
+        if (!entry.handlers.has(handler) || !entry.presence.members) return;
+        this._callPresence(entry, handler, memberList(entry.presence.members), { type: "snapshot" });
+      });
+    }
     const ready = deferred();
     if (entry.subscribed && !entry.op && this._sessionOpen) ready.resolve();
     else entry.waiters.push(ready);
@@ -860,7 +867,7 @@ export class Client {
           entry.subscribed = true;
           this._deliver(entry, entry.orderer.sync(reply.seq, { recovered: reply.recovered === true, from }));
           for (const waiter of entry.waiters.splice(0)) waiter.resolve();
-          if (entry.presence) this._refreshPresence(entry, epoch);
+          if (entry.presence) this._refreshPresence(entry);
           this._flushQueue();
           return this._sync(entry);
         },
@@ -985,13 +992,14 @@ export class Client {
     for (const message of messages) this._deliver(entry, entry.orderer.push(message));
   }
 
-  _refreshPresence(entry, epoch) {
+  /** Fetch the member list; member events arriving meanwhile are buffered and applied on top of it. */
+  _refreshPresence(entry) {
     const state = entry.presence;
+    const ticket = ++state.ticket; // only the latest snapshot request counts
     state.buffer = [];
-    state.epoch = epoch;
     this._request({ action: "presence", channel: entry.channel }).then(
       (reply) => {
-        if (state.epoch !== epoch || this._channels.get(entry.channel) !== entry) return;
+        if (state.ticket !== ticket || this._channels.get(entry.channel) !== entry) return;
         const members = new Map();
         for (const member of Array.isArray(reply.members) ? reply.members : []) {
           if (member && typeof member.userId === "string") members.set(member.userId, member);
@@ -1003,7 +1011,7 @@ export class Client {
         this._notifyPresence(entry, { type: "snapshot" });
       },
       (err) => {
-        if (state.epoch !== epoch) return;
+        if (state.ticket !== ticket) return;
         state.buffer = null;
         if (err.fromServer) this._emit("error", err);
       },
@@ -1026,19 +1034,21 @@ export class Client {
 
   _notifyPresence(entry, change) {
     const list = memberList(entry.presence.members);
-    for (const handler of [...entry.handlers]) {
-      if (!handler.onPresence) continue;
-      try {
-        handler.onPresence(list, change);
-      } catch (err) {
-        this._emit(
-          "error",
-          new LambdacastError("handler_error", `onPresence for ${entry.channel} threw: ${err?.message ?? err}`, {
-            channel: entry.channel,
-            cause: err,
-          }),
-        );
-      }
+    for (const handler of [...entry.handlers]) this._callPresence(entry, handler, list, change);
+  }
+
+  _callPresence(entry, handler, list, change) {
+    if (!handler.onPresence) return;
+    try {
+      handler.onPresence(list, change);
+    } catch (err) {
+      this._emit(
+        "error",
+        new LambdacastError("handler_error", `onPresence for ${entry.channel} threw: ${err?.message ?? err}`, {
+          channel: entry.channel,
+          cause: err,
+        }),
+      );
     }
   }
 

@@ -135,3 +135,39 @@ test("a forbidden presence request surfaces the server's code", async () => {
   await assert.rejects(members, (err) => err.code === "forbidden" && err.fromServer === true);
   await serveAll(t.server, ws);
 });
+
+test("a second subscriber to a room already known gets the current list at once, without a new request", async () => {
+  // GIVEN a presence subscription that knows Ada and Alice
+  const t = await setup();
+  t.server.members.set("presence-room", [ada, alice]);
+  t.client.subscribe("presence-room", () => {}, { onPresence: () => {} });
+  const ws = await openSession(t);
+  const requests = ws.sent.filter((f) => f.action === "presence").length;
+  // WHEN another part of the app subscribes to the same room with onPresence
+  const lists = [];
+  t.client.subscribe("presence-room", () => {}, {
+    onPresence: (members, change) => lists.push([ids(members), change.type]),
+  });
+  await settle();
+  // THEN it is called with the known list, and no presence request was sent
+  assert.deepEqual(lists, [[["alice", "user-42"], "snapshot"]]);
+  assert.equal(ws.sent.filter((f) => f.action === "presence").length, requests);
+});
+
+test("a throwing onPresence is reported and does not stop the others", async () => {
+  // GIVEN two presence subscribers to one room, the first of which throws
+  const t = await setup();
+  const seen = [];
+  t.client.subscribe("presence-room", () => {}, {
+    onPresence: () => {
+      throw new Error("boom");
+    },
+  });
+  t.client.subscribe("presence-room", () => {}, { onPresence: (members) => seen.push(ids(members)) });
+  // WHEN the snapshot arrives
+  await openSession(t);
+  // THEN the second still got it and the error names the channel
+  assert.deepEqual(seen, [[]]);
+  assert.equal(t.errors.at(-1).code, "handler_error");
+  assert.equal(t.errors.at(-1).channel, "presence-room");
+});
