@@ -359,6 +359,9 @@ async function main() {
       ui.userId.textContent = client.userId ?? "anonymous";
     }
     if (state === "reconnecting" && info.error?.code === "reconnect_requested") return;
+    // Refused again and again while signed in: the token may be stale (e.g. a restarted emulator has a
+    // new secret), so the next attempt mints a fresh one.
+    if (state === "reconnecting" && auth !== null && info.attempt >= 3) auth.expiresAt = 0;
     if (state === "reconnecting" && !offline) {
       offline = true;
       addSystemLine("Connection lost; reconnecting…", "warn");
