@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -126,3 +127,29 @@ def test_every_reconnect_asks_getToken_for_a_fresh_token(
     # THEN each attempt carried a freshly minted token in the token query parameter
     tokens = [parse_qs(urlsplit(url).query)["token"] for url in urls]
     assert tokens == [["token-1"], ["token-2"]]
+
+
+def test_history_pages_back_through_a_channel(
+    open_demo: Callable[..., DemoPage], web_url: str, lambdacast: Any
+) -> None:
+    # GIVEN a channel with five stored messages
+    channel = f"history-{uuid.uuid4().hex[:10]}"
+    for n in range(1, 6):
+        _publish_from_python(lambdacast.ws_url, channel, f"m{n}")
+    demo = _blank_page(open_demo, web_url)
+
+    # WHEN a client (not subscribed) asks for two messages before seq 4, then for the newest 50
+    pages = demo.page.evaluate(
+        """async ([url, channel]) => {
+          const { connect } = await import("./lambdacast.js");
+          const client = connect(url);
+          const older = await client.history(channel, { limit: 2, before: 4 });
+          const newest = await client.history(channel);
+          client.close();
+          return [older, newest].map((page) => page.map((m) => [m.seq, m.data]));
+        }""",
+        [lambdacast.ws_url, channel],
+    )
+
+    # THEN the pages hold the stored messages in seq order
+    assert pages == [[[2, "m2"], [3, "m3"]], [[n, f"m{n}"] for n in range(1, 6)]]
