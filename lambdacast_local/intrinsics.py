@@ -108,6 +108,21 @@ class Resolver:
         resources: Mapping[str, Any] = self.template["Resources"]
         return resources
 
+    def properties_of(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The ``Properties`` of every resource of type ``kind``, by logical id."""
+        return {
+            logical_id: resource.get("Properties") or {}
+            for logical_id, resource in self.resources.items()
+            if resource.get("Type") == kind
+        }
+
+    def resolve_property(self, logical_id: str, prop: str, value: Any) -> Any:
+        """Resolve one property's value; a failure names the resource and the property."""
+        try:
+            return self.resolve(value)
+        except TemplateError as exc:
+            raise TemplateError(f"Resource {logical_id} ({prop}): {exc}.") from exc
+
     def resolve(self, value: Any) -> Any:
         """Resolve every intrinsic and dynamic reference in ``value`` (``AWS::NoValue`` entries dropped)."""
         result = self._resolve(value)

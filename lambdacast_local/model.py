@@ -95,36 +95,21 @@ class App:
     http_apis: list[HttpApi] = field(default_factory=list)
 
 
-def _resources_of(resolver: Resolver, kind: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: resource.get("Properties") or {}
-        for logical_id, resource in resolver.resources.items()
-        if resource.get("Type") == kind
-    }
-
-
-def _resolve(resolver: Resolver, logical_id: str, prop: str, value: Any) -> Any:
-    try:
-        return resolver.resolve(value)
-    except TemplateError as exc:
-        raise TemplateError(f"Resource {logical_id} ({prop}): {exc}.") from exc
-
-
 def _functions(resolver: Resolver, uris: LocalUris) -> dict[str, Function]:
     layers: dict[str, Path] = {}
-    for logical_id, props in _resources_of(resolver, "AWS::Lambda::LayerVersion").items():
+    for logical_id, props in resolver.properties_of("AWS::Lambda::LayerVersion").items():
         content = uris.resolve(props.get("Content"))
         if content is not None:
             layers[str(resolver.physical_id(logical_id))] = content
     functions: dict[str, Function] = {}
-    for logical_id, props in _resources_of(resolver, "AWS::Lambda::Function").items():
+    for logical_id, props in resolver.properties_of("AWS::Lambda::Function").items():
         code_dir = uris.resolve(props.get("Code"))
-        runtime = str(_resolve(resolver, logical_id, "Runtime", props.get("Runtime", "")))
+        runtime = str(resolver.resolve_property(logical_id, "Runtime", props.get("Runtime", "")))
         if code_dir is None or not _SUPPORTED_RUNTIME.fullmatch(runtime):
             continue  # not runnable locally; an error only if a route needs it (see _function_for)
-        environment = _resolve(resolver, logical_id, "Environment", props.get("Environment", {})) or {}
+        environment = resolver.resolve_property(logical_id, "Environment", props.get("Environment", {})) or {}
         layer_dirs: list[Path] = []
-        for arn in _resolve(resolver, logical_id, "Layers", props.get("Layers", [])) or []:
+        for arn in resolver.resolve_property(logical_id, "Layers", props.get("Layers", [])) or []:
             if arn not in layers:
                 raise TemplateError(
                     f"Resource {logical_id} uses layer {arn}, which is not a local layer of this template."
@@ -135,12 +120,12 @@ def _functions(resolver: Resolver, uris: LocalUris) -> dict[str, Function]:
             logical_id=logical_id,
             name=name,
             code_dir=code_dir,
-            handler=str(_resolve(resolver, logical_id, "Handler", props.get("Handler"))),
+            handler=str(resolver.resolve_property(logical_id, "Handler", props.get("Handler"))),
             runtime=runtime,
             environment={k: str(v) for k, v in (environment.get("Variables") or {}).items()},
             layer_dirs=tuple(layer_dirs),
-            timeout_s=float(_resolve(resolver, logical_id, "Timeout", props.get("Timeout", 3))),
-            memory_mb=int(_resolve(resolver, logical_id, "MemorySize", props.get("MemorySize", 128))),
+            timeout_s=float(resolver.resolve_property(logical_id, "Timeout", props.get("Timeout", 3))),
+            memory_mb=int(resolver.resolve_property(logical_id, "MemorySize", props.get("MemorySize", 128))),
         )
     return functions
 
@@ -163,7 +148,7 @@ def _function_for(uri: Any, owner: str, functions: dict[str, Function]) -> str:
 def _pick_api(resolver: Resolver, api_logical_id: str | None) -> tuple[str, dict[str, Any]]:
     apis = {
         logical_id: props
-        for logical_id, props in _resources_of(resolver, "AWS::ApiGatewayV2::Api").items()
+        for logical_id, props in resolver.properties_of("AWS::ApiGatewayV2::Api").items()
         if props.get("ProtocolType") == "WEBSOCKET"
     }
     if api_logical_id is not None:
@@ -182,7 +167,7 @@ def _pick_api(resolver: Resolver, api_logical_id: str | None) -> tuple[str, dict
 
 
 def _belongs(resolver: Resolver, logical_id: str, props: dict[str, Any], api_id: str) -> bool:
-    return bool(_resolve(resolver, logical_id, "ApiId", props.get("ApiId")) == api_id)
+    return bool(resolver.resolve_property(logical_id, "ApiId", props.get("ApiId")) == api_id)
 
 
 def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = None) -> App:
@@ -195,7 +180,9 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
     api_logical, api_props = _pick_api(resolver, api_logical_id)
     api_id = str(resolver.physical_id(api_logical))
     expression = str(
-        _resolve(resolver, api_logical, "RouteSelectionExpression", api_props.get("RouteSelectionExpression"))
+        resolver.resolve_property(
+            api_logical, "RouteSelectionExpression", api_props.get("RouteSelectionExpression")
+        )
     )
     if not expression.startswith("$request.body."):
         raise TemplateError(
@@ -204,17 +191,17 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
 
     integrations = {
         str(resolver.physical_id(lid)): (lid, props)
-        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Integration").items()
+        for lid, props in resolver.properties_of("AWS::ApiGatewayV2::Integration").items()
         if _belongs(resolver, lid, props, api_id)
     }
     authorizers: dict[str, Authorizer] = {}
-    for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Authorizer").items():
+    for lid, props in resolver.properties_of("AWS::ApiGatewayV2::Authorizer").items():
         if not _belongs(resolver, lid, props, api_id):
             continue
         if props.get("AuthorizerType") != "REQUEST":
             raise TemplateError(f"Resource {lid}: only REQUEST authorizers are supported on WebSocket APIs.")
-        uri = _resolve(resolver, lid, "AuthorizerUri", props.get("AuthorizerUri"))
-        sources = _resolve(resolver, lid, "IdentitySource", props.get("IdentitySource", [])) or []
+        uri = resolver.resolve_property(lid, "AuthorizerUri", props.get("AuthorizerUri"))
+        sources = resolver.resolve_property(lid, "IdentitySource", props.get("IdentitySource", [])) or []
         authorizer_id = str(resolver.physical_id(lid))
         authorizers[authorizer_id] = Authorizer(
             lid, authorizer_id, _function_for(uri, lid, functions), tuple(sources)
@@ -222,20 +209,20 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
 
     routes_by_id: dict[str, str] = {}
     route_props: dict[str, tuple[str, dict[str, Any]]] = {}
-    for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Route").items():
+    for lid, props in resolver.properties_of("AWS::ApiGatewayV2::Route").items():
         if _belongs(resolver, lid, props, api_id):
-            key = str(_resolve(resolver, lid, "RouteKey", props.get("RouteKey")))
+            key = str(resolver.resolve_property(lid, "RouteKey", props.get("RouteKey")))
             routes_by_id[str(resolver.physical_id(lid))] = key
             route_props[key] = (lid, props)
     with_response = {
-        routes_by_id.get(str(_resolve(resolver, lid, "RouteId", props.get("RouteId"))))
-        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::RouteResponse").items()
+        routes_by_id.get(str(resolver.resolve_property(lid, "RouteId", props.get("RouteId"))))
+        for lid, props in resolver.properties_of("AWS::ApiGatewayV2::RouteResponse").items()
         if _belongs(resolver, lid, props, api_id)
     }
 
     routes: dict[str, Route] = {}
     for key, (lid, props) in route_props.items():
-        target = str(_resolve(resolver, lid, "Target", props.get("Target", "")))
+        target = str(resolver.resolve_property(lid, "Target", props.get("Target", "")))
         integration = integrations.get(target.removeprefix("integrations/"))
         if integration is None:
             raise TemplateError(
@@ -247,11 +234,13 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
                 f"Resource {int_lid}: IntegrationType {int_props.get('IntegrationType')} is unsupported."
             )
         function = _function_for(
-            _resolve(resolver, int_lid, "IntegrationUri", int_props.get("IntegrationUri")), int_lid, functions
+            resolver.resolve_property(int_lid, "IntegrationUri", int_props.get("IntegrationUri")),
+            int_lid,
+            functions,
         )
         authorizer = None
         if props.get("AuthorizationType") == "CUSTOM":
-            authorizer_ref = str(_resolve(resolver, lid, "AuthorizerId", props.get("AuthorizerId")))
+            authorizer_ref = str(resolver.resolve_property(lid, "AuthorizerId", props.get("AuthorizerId")))
             authorizer = authorizers.get(authorizer_ref)
             if authorizer is None:
                 raise TemplateError(f"Resource {lid}: its AuthorizerId is not an authorizer of this API.")
@@ -265,11 +254,11 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
         routes[key] = Route(key, function, authorizer, key in with_response, iam)
 
     stages = [
-        str(_resolve(resolver, lid, "StageName", props.get("StageName")))
-        for lid, props in _resources_of(resolver, "AWS::ApiGatewayV2::Stage").items()
+        str(resolver.resolve_property(lid, "StageName", props.get("StageName")))
+        for lid, props in resolver.properties_of("AWS::ApiGatewayV2::Stage").items()
         if _belongs(resolver, lid, props, api_id)
     ]
-    name = str(_resolve(resolver, api_logical, "Name", api_props.get("Name", api_logical)))
+    name = str(resolver.resolve_property(api_logical, "Name", api_props.get("Name", api_logical)))
     api = WebSocketApi(api_logical, api_id, name, stages[0] if stages else "$default", expression, routes)
     queues = read_queues(resolver)
     return App(
@@ -285,8 +274,8 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
 
 def _tables(resolver: Resolver) -> list[Table]:
     tables: list[Table] = []
-    for lid, props in _resources_of(resolver, "AWS::DynamoDB::Table").items():
-        resolved = _resolve(resolver, lid, "Properties", props)
+    for lid, props in resolver.properties_of("AWS::DynamoDB::Table").items():
+        resolved = resolver.resolve_property(lid, "Properties", props)
         args: dict[str, Any] = {
             "TableName": str(resolver.physical_id(lid)),
             "AttributeDefinitions": resolved["AttributeDefinitions"],

@@ -31,21 +31,6 @@ class SqsEventSource:
     report_batch_item_failures: bool = False
 
 
-def _resources(resolver: Resolver, kind: str) -> dict[str, dict[str, Any]]:
-    return {
-        lid: resource.get("Properties") or {}
-        for lid, resource in resolver.resources.items()
-        if resource.get("Type") == kind
-    }
-
-
-def _resolve(resolver: Resolver, logical_id: str, prop: str, value: Any) -> Any:
-    try:
-        return resolver.resolve(value)
-    except TemplateError as exc:
-        raise TemplateError(f"Resource {logical_id} ({prop}): {exc}.") from exc
-
-
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
     "MaximumMessageSize",
@@ -60,8 +45,8 @@ _QUEUE_ATTRIBUTES = (
 def read_queues(resolver: Resolver) -> list[Queue]:
     """Read the template's SQS queues (attributes, redrive policy)."""
     queues: list[Queue] = []
-    for lid, props in _resources(resolver, "AWS::SQS::Queue").items():
-        resolved = _resolve(resolver, lid, "Properties", props) or {}
+    for lid, props in resolver.properties_of("AWS::SQS::Queue").items():
+        resolved = resolver.resolve_property(lid, "Properties", props) or {}
         attributes = {
             key: str(resolved[key]).lower() if isinstance(resolved[key], bool) else str(resolved[key])
             for key in _QUEUE_ATTRIBUTES
@@ -81,22 +66,26 @@ def read_event_sources(resolver: Resolver, functions: set[str], queues: list[Que
     """
     by_arn = {queue.arn: queue for queue in queues}
     sources: list[SqsEventSource] = []
-    for lid, props in _resources(resolver, "AWS::Lambda::EventSourceMapping").items():
-        arn = str(_resolve(resolver, lid, "EventSourceArn", props.get("EventSourceArn")))
+    for lid, props in resolver.properties_of("AWS::Lambda::EventSourceMapping").items():
+        arn = str(resolver.resolve_property(lid, "EventSourceArn", props.get("EventSourceArn")))
         if not arn.startswith("arn:aws:sqs:"):
             raise TemplateError(f"Resource {lid}: only SQS event sources are supported locally (got {arn}).")
         if arn not in by_arn:
             raise TemplateError(f"Resource {lid}: queue {arn} is not declared in this template.")
-        enabled = str(_resolve(resolver, lid, "Enabled", props.get("Enabled", True))).lower() != "false"
-        function = str(_resolve(resolver, lid, "FunctionName", props.get("FunctionName"))).rsplit(":", 1)[-1]
+        enabled = (
+            str(resolver.resolve_property(lid, "Enabled", props.get("Enabled", True))).lower() != "false"
+        )
+        function = str(resolver.resolve_property(lid, "FunctionName", props.get("FunctionName"))).rsplit(
+            ":", 1
+        )[-1]
         if function not in functions:
             raise TemplateError(f"Resource {lid}: function {function} is not a local Python function.")
         if not enabled:
             continue
         response_types = (
-            _resolve(resolver, lid, "FunctionResponseTypes", props.get("FunctionResponseTypes")) or []
+            resolver.resolve_property(lid, "FunctionResponseTypes", props.get("FunctionResponseTypes")) or []
         )
-        batch = int(_resolve(resolver, lid, "BatchSize", props.get("BatchSize", 10)))
+        batch = int(resolver.resolve_property(lid, "BatchSize", props.get("BatchSize", 10)))
         sources.append(
             SqsEventSource(
                 lid, function, by_arn[arn].name, batch, "ReportBatchItemFailures" in response_types
