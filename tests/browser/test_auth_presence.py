@@ -11,6 +11,7 @@ through Playwright's routing, with a token minted by PyJWT under the same secret
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 import uuid
@@ -58,7 +59,7 @@ def _answer_dev_token_requests(demo: DemoPage) -> None:
             route.fulfill(status=204, headers=_CORS)
             return
         name = json.loads(route.request.post_data or "{}")["name"]
-        user_id = f"user-{uuid.uuid4().hex[:8]}"
+        user_id = f"user-{hashlib.sha256(name.encode()).hexdigest()[:8]}"  # one name, one user
         expires = int(time.time()) + 3600
         claims = {"sub": user_id, "name": name, "channels": ["*"], "exp": expires}
         token = jwt.encode(claims, SECRET, algorithm="HS256")
@@ -158,3 +159,34 @@ def test_a_display_name_with_html_is_shown_as_text_in_the_member_list(
     expect(demo.page.locator("#auth-status strong")).to_have_text(name)
     assert demo.page.locator("#member-list img, #auth-status img").count() == 0
     assert demo.page.evaluate("window.__pwned === undefined")
+
+
+def test_two_tabs_of_one_user_are_one_member(open_demo: Callable[..., DemoPage], lambdacast: Any) -> None:
+    # GIVEN Grace in a presence- channel, and Ada signed in there in two tabs (one name, one user)
+    from playwright.sync_api import expect
+
+    channel = f"presence-{uuid.uuid4().hex[:10]}"
+    grace = _signed_in(open_demo, lambdacast.ws_url, channel, "Grace")
+    ada_tabs = [_signed_in(open_demo, lambdacast.ws_url, channel, "Ada") for _ in range(2)]
+
+    # THEN Grace counts two members, not three
+    expect(grace.page.locator("#member-count")).to_have_text("2")
+
+    # WHEN one of Ada's tabs closes, and the backend has handled its $disconnect
+    closed_id = ada_tabs[0].connection_id()
+    ada_tabs[0].page.close()
+    assert lambdacast.wait_for(
+        lambda emulator: any(
+            inv.connection_id == closed_id and inv.ok for inv in emulator.invocations_of("$disconnect")
+        ),
+        timeout=30,
+    ), "the closed tab's $disconnect never ran"
+    # AND Grace publishes, so her page has heard everything the server sent before that message
+    grace.send("still here?")
+    expect(ada_tabs[1].page.locator("#messages li.message .text")).to_have_text(["still here?"])
+    expect(grace.page.locator("#messages li.message .text")).to_have_text(["still here?"])
+
+    # THEN Ada is still a member for Grace (her other tab is in), and leaving with the last tab counts
+    expect(grace.page.locator("#member-count")).to_have_text("2")
+    ada_tabs[1].page.close()
+    expect(grace.page.locator("#member-count")).to_have_text("1")
