@@ -42,6 +42,11 @@ _CAVEATS = """\
   with `--target stub` or when the emulator cannot start, the bare `bench/stub_server.py`.
 * The publisher and the management API share the machine's 2 cores, so wall times at 10,000
   recipients are partly bound by the server's CPU; CPU per delivery is the publisher's own.
+* DynamoDB per publish: moto answers in-process and its `ConsumedCapacity` is a constant, so units
+  are computed from item sizes; the request counts and `Count`/`ScannedCount` are moto's answers to
+  the handler's real requests.
+* lambdacast local: the bench, the emulator and its workers share the 2 cores, so latencies include
+  the client side's CPU too; the emulator's DynamoDB is its embedded moto server.
 * Cold start: boto3 imports `awscrt` when it is installed, and this venv has it (from the SAM CLI);
   without it `import boto3` and every handler that imports boto3 get cheaper alike. Source without
   `__pycache__` is compiled on import, as in a freshly deployed layer.
@@ -49,8 +54,18 @@ _CAVEATS = """\
 
 
 def render(
-    context: Context, cells: Sequence[Cell], rows: Sequence[Row], figures: Sequence[str], figure_dir: str
+    context: Context,
+    cells: Sequence[Cell],
+    rows: Sequence[Row],
+    figures: Sequence[str],
+    figure_dir: str,
+    *,
+    sections: Sequence[str] = (),
+    more_targets: Sequence[str] = (),
+    notes: dict[str, str] | None = None,
 ) -> str:
+    """The whole of docs/benchmarks.md; ``notes`` say which suites' results come from an earlier run."""
+    notes = notes or {}
     parts = [
         "# Benchmarks",
         "",
@@ -69,7 +84,8 @@ def render(
         parts += [
             "## Fan-out engines",
             "",
-            f"Target: {context.target}. Sizes {', '.join(f'{s:,}' for s in cfg.sizes)}; "
+            f"{notes.get('fanout', '')}Target: {context.target}. "
+            f"Sizes {', '.join(f'{s:,}' for s in cfg.sizes)}; "
             f"{cfg.runs} rounds each "
             f"({cfg.runs_largest} at the largest size).",
             "",
@@ -89,7 +105,8 @@ def render(
         parts += [
             "## Cold start",
             "",
-            f"Import time of each handler module in a fresh interpreter, median of {context.cold_runs} runs "
+            f"{notes.get('coldstart', '')}Import time of each handler module in a fresh interpreter, "
+            f"median of {context.cold_runs} runs "
             "(rows interleaved), with `PYTHONPATH=shared:functions/<name>` and the environment the template "
             "and the Lambda runtime give it (so Powertools' Tracer is enabled, as in Lambda). "
             "Interpreter start-up is excluded from every row alike. The next column times `import boto3` "
@@ -101,6 +118,8 @@ def render(
         ]
         parts += [f"![{name}]({figure_dir}/{name})" for name in figures if name.startswith("coldstart")]
         parts.append("")
+    parts += sections
+    targets += more_targets
     if targets:
         parts[6:6] = ["## Targets (issue 6)", "", *[f"* {line}" for line in targets], ""]
     parts.append(_CAVEATS)
