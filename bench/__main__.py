@@ -21,6 +21,7 @@ from bench import coldstart, cost_doc, emulator_bench, fanout_bench, machine, re
 from bench import cost_model as cm
 from bench.document import render
 from bench.emulator_report import dynamodb_section, emulator_section
+from bench.emulator_report import plot as emulator_plot
 from bench.targets import EmulatorTarget, Running, StubTarget, Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     )
     if emulated_results is not None:
         lines, found = emulator_section(emulated_results, _note(stored, "emulator", args.suites))
+        figure = emulator_plot(
+            emulated_results, args.out.parent / "benchmarks", stored["emulator"]["machine"]
+        )
+        if figure:
+            lines += [f"![{figure}]({args.out.stem}/{figure})", ""]
         sections += lines
         targets += found
     figures = report.plots(cells, rows, args.out.parent / "benchmarks", here, config)

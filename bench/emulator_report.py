@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.emulator_bench import EmulatorResults
@@ -146,3 +147,36 @@ def emulator_section(results: EmulatorResults, note: str) -> tuple[list[str], li
         )
     lines += [f"For comparison, {_OFFLINE}.", ""]
     return lines, targets
+
+
+def plot(results: EmulatorResults, out_dir: Path, machine: str) -> str | None:
+    """publish_latency.png: last delivery and ``$default`` duration vs subscribers; its file name."""
+    if not results.fanout:
+        return None
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sorted(results.fanout, key=lambda f: f.recipients)
+    sizes = [f.recipients for f in cells]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.plot(sizes, [f.median_latency_ms for f in cells], marker="o", label="publish → last delivery")
+    ax.plot(sizes, [f.median_duration_ms for f in cells], marker="s", label="$default duration (billed)")
+    ax.set(xscale="log", yscale="log", xlabel="subscriber sockets", ylabel="ms (median)")
+    ax.set_title(
+        f"lambdacast local: publish to real sockets, {results.fanout_latency_ms:g} ms management latency\n"
+        f"{machine}",
+        fontsize=9,
+    )
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _pos: f"{value:,.0f}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "publish_latency.png", dpi=110)
+    plt.close(fig)
+    return "publish_latency.png"
