@@ -50,7 +50,12 @@ class Departures:
         Returns:
             The channels it was subscribed to.
         """
-        record = self.store.get_connection(connection_id)
+        try:
+            record = self.store.get_connection(connection_id)
+        except Exception:
+            # Still remove the rows; its presence memberships then expire by TTL.
+            log.warning("could not read %s before removing it; presence is left to the TTL", connection_id)
+            record = None
         channels = self.store.remove_connection(connection_id)
         if self.limiter is not None:
             self.limiter.forget(connection_id)

@@ -285,3 +285,20 @@ def test_a_tab_joining_while_the_last_tab_leaves_keeps_announcements_balanced(
     )["Item"]["members"]["N"]
     assert count == "1"
     assert (left_change is None) == (joined_change is None)
+
+
+def test_a_failed_read_before_a_disconnect_still_removes_the_rows(
+    room: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN user-42 in the room, and a META read that fails at $disconnect time
+    room.send({"action": "subscribe", "channel": ROOM}, ME)
+
+    def boom(_cid: str) -> None:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(room.store, "get_connection", boom)
+    # WHEN its only tab disconnects
+    room.close(ME)
+    # THEN its subscription rows are gone anyway (the member item is left to its TTL, unannounced)
+    assert ME not in next(iter(room.store.subscriber_pages(ROOM)))
+    assert left(room, ALICE) == []
