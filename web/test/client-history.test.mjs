@@ -142,3 +142,16 @@ test("reconnect() on a closed client throws closed", async () => {
   // WHEN / THEN reconnect throws
   assert.throws(() => t.client.reconnect(), { code: "closed" });
 });
+
+test("history() waiting for the connection rejects with closed when the client is closed", async () => {
+  // GIVEN a client still connecting, with a history request waiting for the session
+  const t = await setup();
+  const page = t.client.history("lobby");
+  const outcome = assert.rejects(page, { code: "closed" });
+  // WHEN the app closes the client
+  t.client.close();
+  // THEN the request rejects with closed and nothing was sent
+  await outcome;
+  await settle();
+  assert.equal(FakeWebSocket.instances.length, 0);
+});
