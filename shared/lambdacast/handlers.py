@@ -22,6 +22,7 @@ from lambdacast.config import Settings, get_settings
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, ErrorCode
 from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport
+from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import error_frame
 from lambdacast.ratelimit import RateLimiter
@@ -75,11 +76,19 @@ class Runtime:
         """The fan-out engine posting to ``endpoint``."""
         engine = self._fanouts.get(endpoint)
         if engine is None:
-            engine = self._fanouts[endpoint] = ThreadedFanout(
-                self.transport(endpoint),
-                concurrency=self.settings.fanout_concurrency,
-                on_gone=self.departures.remove,
-            )
+            if self._transport is not None:  # an injected transport (tests) posts through the threads
+                engine = ThreadedFanout(
+                    self._transport,
+                    concurrency=self.settings.fanout_concurrency,
+                    on_gone=self.departures.remove,
+                )
+            else:  # deployed: the async SigV4 engine (issue 6), same 410/429/retry semantics
+                engine = FastBroadcaster(
+                    endpoint,
+                    concurrency=self.settings.fanout_concurrency,
+                    on_gone=self.departures.remove,
+                )
+            self._fanouts[endpoint] = engine
         return engine
 
 

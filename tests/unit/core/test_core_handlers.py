@@ -463,10 +463,20 @@ def test_replies_and_messages_go_through_the_real_management_api_client(
     fresh: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the deployed wiring (boto3 management API client, no fake transport), with moto
-    # standing in for @connections, and the endpoint taken from the event (no MANAGEMENT_ENDPOINT)
+    # standing in for @connections, and the endpoint taken from the event (no MANAGEMENT_ENDPOINT);
+    # the deployed fan-out engine posts over aiohttp, which moto cannot intercept, so here the
+    # fan-out goes through the same boto3 client (the fast engine has its own tests: tests/unit/fastpost)
+    from lambdacast.fanout import ThreadedFanout
     from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
     runtime = Runtime(fresh.runtime.settings, store=fresh.store)
+    monkeypatch.setattr(
+        runtime,
+        "fanout",
+        lambda endpoint: ThreadedFanout(
+            runtime.transport(endpoint), concurrency=4, on_gone=runtime.departures.remove
+        ),
+    )
     monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)
     fresh.open(ME)
     # WHEN the client says hello, subscribes and publishes with echo
@@ -478,6 +488,23 @@ def test_replies_and_messages_go_through_the_real_management_api_client(
     frames = [json.loads(part) for part in raw.replace("}{", "}\n{").splitlines()]
     assert [f["type"] for f in frames] == ["welcome", "subscribed", "message", "ack"]
     assert frames[3]["delivered"] == 1
+
+
+def test_the_deployed_runtime_fans_out_through_the_fast_engine(fresh: App) -> None:
+    # GIVEN the runtime the handlers build when no transport is injected
+    from lambdacast.fastpost import FastBroadcaster
+
+    runtime = Runtime(fresh.runtime.settings, store=fresh.store)
+    endpoint = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"
+    # WHEN it is asked for the fan-out engine of an endpoint
+    engine = runtime.fanout(endpoint)
+    # THEN it is the async SigV4 engine for that endpoint, sized by the setting, cleaning up 410s
+    # through the departures (rows and presence), and it is built once per endpoint
+    assert isinstance(engine, FastBroadcaster)
+    assert engine.endpoint == endpoint
+    assert engine.concurrency == runtime.settings.fanout_concurrency
+    assert engine.on_gone == runtime.departures.remove
+    assert runtime.fanout(endpoint) is engine
 
 
 def test_subscription_rows_expire_with_their_connection(app: App) -> None:
