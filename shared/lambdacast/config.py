@@ -15,6 +15,7 @@ DEFAULT_PRESENCE_MAX_MEMBERS = 100
 DEFAULT_HISTORY_TTL_SECONDS = 86400
 DEFAULT_PUBLISH_RATE_PER_SECOND = 10
 DEFAULT_PUBLISH_BURST = 20
+DEFAULT_QUEUE_FANOUT_THRESHOLD = 2000
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,10 @@ class Settings:
             (``PUBLISH_RATE_PER_SECOND``).
         publish_burst: Publishes a connection may make at once before the rate applies
             (``PUBLISH_BURST``).
+        fanout_queue_url: The SQS fan-out queue (``FANOUT_QUEUE_URL``); ``None`` means every
+            recipient is posted by the publishing function.
+        queue_fanout_threshold: Recipients a publishing function posts to itself; the rest go
+            through the fan-out queue (``QUEUE_FANOUT_THRESHOLD``).
     """
 
     table_name: str
@@ -65,6 +70,8 @@ class Settings:
     history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS
     publish_rate_per_second: int = DEFAULT_PUBLISH_RATE_PER_SECOND
     publish_burst: int = DEFAULT_PUBLISH_BURST
+    fanout_queue_url: str | None = None
+    queue_fanout_threshold: int = DEFAULT_QUEUE_FANOUT_THRESHOLD
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +105,10 @@ class Settings:
                 env, "PUBLISH_RATE_PER_SECOND", DEFAULT_PUBLISH_RATE_PER_SECOND
             ),
             publish_burst=_positive_int(env, "PUBLISH_BURST", DEFAULT_PUBLISH_BURST),
+            fanout_queue_url=env.get("FANOUT_QUEUE_URL", "").strip() or None,
+            queue_fanout_threshold=_positive_int(
+                env, "QUEUE_FANOUT_THRESHOLD", DEFAULT_QUEUE_FANOUT_THRESHOLD
+            ),
         )
 
 

@@ -57,6 +57,8 @@ class FanoutResult:
         retries: Retries spent across all posts.
         recipients: Recipients attempted (``skip`` excluded).
         duration_ms: Wall time of the broadcast.
+        queued: Recipients handed to the fan-out queue instead (``lambdacast.queue_fanout``);
+            counted in ``recipients``, not in ``delivered``.
     """
 
     delivered: int = 0
@@ -65,6 +67,7 @@ class FanoutResult:
     retries: int = 0
     recipients: int = 0
     duration_ms: float = 0.0
+    queued: int = 0
 
 
 class ThreadedFanout:

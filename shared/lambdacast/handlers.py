@@ -25,6 +25,7 @@ from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport
 from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import error_frame
+from lambdacast.queue_fanout import QueueingBroadcaster, QueueSender
 from lambdacast.ratelimit import RateLimiter
 from lambdacast.router import Caller, Context
 
@@ -47,10 +48,17 @@ class Runtime:
         store: The channel store (built from ``settings.table_name`` when omitted).
         transport: One transport for every endpoint (tests); by default a
             :class:`~lambdacast.gateway.ManagementGateway` per endpoint.
+        sqs: The SQS client of the fan-out queue (tests); by default built on first use when
+            ``settings.fanout_queue_url`` is set.
     """
 
     def __init__(
-        self, settings: Settings, *, store: ChannelStore | None = None, transport: Transport | None = None
+        self,
+        settings: Settings,
+        *,
+        store: ChannelStore | None = None,
+        transport: Transport | None = None,
+        sqs: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store or ChannelStore(
@@ -61,6 +69,8 @@ class Runtime:
         self._fanouts: dict[str, Broadcaster] = {}
         self.limiter = RateLimiter(rate=settings.publish_rate_per_second, burst=settings.publish_burst)
         self.departures = Departures(self.store, self.limiter)
+        self._sqs = sqs
+        self._sender: QueueSender | None = None
 
     def transport(self, endpoint: str) -> Transport:
         """The transport posting to ``endpoint``."""
@@ -88,8 +98,27 @@ class Runtime:
                     concurrency=self.settings.fanout_concurrency,
                     on_gone=self.departures.remove,
                 )
+            if self.settings.fanout_queue_url:  # recipients beyond the threshold go through SQS
+                engine = QueueingBroadcaster(
+                    engine,
+                    self.queue_sender(),
+                    endpoint=endpoint,
+                    threshold=self.settings.queue_fanout_threshold,
+                )
             self._fanouts[endpoint] = engine
         return engine
+
+    def queue_sender(self) -> QueueSender:
+        """The sender of batches to the fan-out queue (``settings.fanout_queue_url`` must be set)."""
+        if self._sender is None:
+            if not self.settings.fanout_queue_url:
+                raise RuntimeError("FANOUT_QUEUE_URL is not set")
+            if self._sqs is None:
+                import boto3  # noqa: PLC0415 - lazy: only functions that queue pay for the client
+
+                self._sqs = boto3.client("sqs")
+            self._sender = QueueSender(self._sqs, self.settings.fanout_queue_url)
+        return self._sender
 
 
 @cache

@@ -25,10 +25,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """The outcome of a publish: the message's ``seq`` and the connections it was posted to."""
+    """The outcome of a publish.
+
+    Attributes:
+        seq: The message's ``seq``.
+        delivered: Connections it was posted to, plus those handed to the fan-out queue
+            (``queued``; docs/fanout.md).
+        queued: Of ``delivered``, the recipients queued for ``FanoutFunction``.
+    """
 
     seq: int
     delivered: int
+    queued: int = 0
 
 
 def publish_message(
@@ -93,6 +101,7 @@ def publish_message(
             "seq": seq,
             "recipients": result.recipients,
             "delivered": result.delivered,
+            "queued": result.queued,
             "gone": len(result.gone),
             "failed": len(result.failed),
             "retries": result.retries,
@@ -101,4 +110,4 @@ def publish_message(
     )
     if departures is not None:
         announce([], departures, fanout, store)
-    return Published(seq=seq, delivered=result.delivered)
+    return Published(seq=seq, delivered=result.delivered + result.queued, queued=result.queued)
