@@ -27,8 +27,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def event_with_token(token: str | None) -> dict[str, Any]:
-    """events/authorizer_connect_token.json with its token replaced (or removed when None)."""
-    event = load_event("authorizer_connect_token")
+    """events/authorizer-token.json with its token replaced (or removed when None)."""
+    event = load_event("authorizer-token")
     if token is None:
         event["queryStringParameters"] = None
         event["multiValueQueryStringParameters"] = None

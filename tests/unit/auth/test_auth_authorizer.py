@@ -42,21 +42,21 @@ def effect(result: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("mode", "event_name", "expected_effect", "expected_principal", "reason"),
     [
-        ("required", "authorizer_connect_token", "Allow", "user-42", "token_valid"),
-        ("required", "authorizer_connect_no_token", "Deny", "anonymous", "missing_token"),
-        ("required", "authorizer_connect_bad_token", "Deny", "anonymous", "malformed"),
-        ("required", "authorizer_connect_forged_token", "Deny", "anonymous", "bad_signature"),
-        ("required", "authorizer_connect_expired_token", "Deny", "anonymous", "expired"),
-        ("required", "authorizer_connect_alg_none", "Deny", "anonymous", "algorithm_not_allowed"),
-        ("optional", "authorizer_connect_token", "Allow", "user-42", "token_valid"),
-        ("optional", "authorizer_connect_no_token", "Allow", "anonymous", "anonymous"),
-        ("optional", "authorizer_connect_bad_token", "Deny", "anonymous", "malformed"),
-        ("optional", "authorizer_connect_forged_token", "Deny", "anonymous", "bad_signature"),
-        ("optional", "authorizer_connect_expired_token", "Deny", "anonymous", "expired"),
-        ("optional", "authorizer_connect_alg_none", "Deny", "anonymous", "algorithm_not_allowed"),
-        ("none", "authorizer_connect_token", "Allow", "anonymous", "auth_disabled"),
-        ("none", "authorizer_connect_no_token", "Allow", "anonymous", "auth_disabled"),
-        ("none", "authorizer_connect_forged_token", "Allow", "anonymous", "auth_disabled"),
+        ("required", "authorizer-token", "Allow", "user-42", "token_valid"),
+        ("required", "authorizer-no-token", "Deny", "anonymous", "missing_token"),
+        ("required", "authorizer-bad-token", "Deny", "anonymous", "malformed"),
+        ("required", "authorizer-forged-token", "Deny", "anonymous", "bad_signature"),
+        ("required", "authorizer-expired-token", "Deny", "anonymous", "expired"),
+        ("required", "authorizer-alg-none", "Deny", "anonymous", "algorithm_not_allowed"),
+        ("optional", "authorizer-token", "Allow", "user-42", "token_valid"),
+        ("optional", "authorizer-no-token", "Allow", "anonymous", "anonymous"),
+        ("optional", "authorizer-bad-token", "Deny", "anonymous", "malformed"),
+        ("optional", "authorizer-forged-token", "Deny", "anonymous", "bad_signature"),
+        ("optional", "authorizer-expired-token", "Deny", "anonymous", "expired"),
+        ("optional", "authorizer-alg-none", "Deny", "anonymous", "algorithm_not_allowed"),
+        ("none", "authorizer-token", "Allow", "anonymous", "auth_disabled"),
+        ("none", "authorizer-no-token", "Allow", "anonymous", "auth_disabled"),
+        ("none", "authorizer-forged-token", "Allow", "anonymous", "auth_disabled"),
     ],
 )
 def test_mode_matrix(
@@ -93,7 +93,7 @@ def test_allow_policy_targets_the_event_method_arn_with_string_context() -> None
 @pytest.mark.usefixtures("ssm")
 def test_deny_policy_has_no_context_and_reveals_no_reason() -> None:
     # GIVEN a forged token
-    event = load_event("authorizer_connect_forged_token")
+    event = load_event("authorizer-forged-token")
     # WHEN the authorizer answers
     result = authorizer("required").authorize(event)
     # THEN it denies this $connect, with nothing but the policy (the reason stays in the log)
@@ -114,7 +114,7 @@ def test_anonymous_allow_context_reads_back_as_anonymous() -> None:
 @pytest.mark.usefixtures("ssm")
 def test_allowed_identity_reads_back_in_later_events() -> None:
     # GIVEN the answer to an authenticated $connect
-    result = authorizer("optional").authorize(load_event("authorizer_connect_token"))
+    result = authorizer("optional").authorize(load_event("authorizer-token"))
     # WHEN a later handler reads requestContext.authorizer
     identity = identity_from_authorizer({"principalId": result["principalId"], **result["context"]})
     # THEN it sees the token's identity
@@ -167,7 +167,7 @@ def test_refusal_reason_is_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     lines: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(auth.logger, "warning", lambda msg, extra: lines.append((msg, extra)))
     # WHEN an expired token is refused
-    authorizer("required").decide(load_event("authorizer_connect_expired_token"))
+    authorizer("required").decide(load_event("authorizer-expired-token"))
     # THEN the reason is logged
     assert [(msg, extra["reason"]) for msg, extra in lines] == [("token refused", "expired")]
 
@@ -182,7 +182,7 @@ def test_mode_none_never_loads_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     subject = ConnectAuthorizer(AuthSettings.from_env({"AUTH_MODE": "none"}), verifier=Exploding())
     # WHEN a $connect with a token arrives
     # THEN it is allowed as anonymous without touching the token
-    assert subject.decide(load_event("authorizer_connect_token")) == AuthDecision(
+    assert subject.decide(load_event("authorizer-token")) == AuthDecision(
         True, ANONYMOUS, "auth_disabled"
     )
 
@@ -216,7 +216,7 @@ def handler_env(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> Any:
 @pytest.mark.usefixtures("handler_env")
 @pytest.mark.parametrize(
     ("event_name", "expected_effect"),
-    [("authorizer_connect_token", "Allow"), ("authorizer_connect_no_token", "Deny")],
+    [("authorizer-token", "Allow"), ("authorizer-no-token", "Deny")],
 )
 def test_lambda_handler_answers_from_the_environment(event_name: str, expected_effect: str) -> None:
     # GIVEN the deployed handler with AUTH_MODE=required and the secret in SSM
@@ -237,5 +237,5 @@ def test_lambda_handler_fails_closed_when_misconfigured(monkeypatch: pytest.Monk
     # WHEN API Gateway invokes it
     # THEN it raises a clear configuration error (API Gateway refuses the handshake; nothing is allowed)
     with pytest.raises(AuthConfigError, match="exactly one key source"):
-        app.handler(load_event("authorizer_connect_token"), FakeLambdaContext())
+        app.handler(load_event("authorizer-token"), FakeLambdaContext())
     default_authorizer.cache_clear()

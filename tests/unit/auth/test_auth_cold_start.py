@@ -42,7 +42,7 @@ def run_probe(event_name: str, mode: str) -> dict[str, object]:
 def test_anonymous_connect_loads_neither_pyjwt_nor_boto3() -> None:
     # GIVEN a fresh interpreter (a cold start) with AUTH_MODE=optional
     # WHEN a $connect without a token is authorized
-    outcome = run_probe("authorizer_connect_no_token", "optional")
+    outcome = run_probe("authorizer-no-token", "optional")
     # THEN it is allowed anonymously and neither PyJWT nor boto3 was imported
     assert outcome == {"principal": "anonymous", "loaded": []}
 
@@ -50,7 +50,7 @@ def test_anonymous_connect_loads_neither_pyjwt_nor_boto3() -> None:
 def test_token_connect_loads_pyjwt() -> None:
     # GIVEN a fresh interpreter with AUTH_MODE=required
     # WHEN a $connect with a malformed token is authorized (refused before any key is fetched)
-    outcome = run_probe("authorizer_connect_bad_token", "required")
+    outcome = run_probe("authorizer-bad-token", "required")
     # THEN PyJWT was loaded to read it (so the probe above can see an import when one happens)
     assert outcome["principal"] == "anonymous"
     assert "jwt" in outcome["loaded"]  # type: ignore[operator]

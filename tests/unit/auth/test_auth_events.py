@@ -9,7 +9,7 @@ from auth_helpers import EVENTS, load_event
 from aws_lambda_powertools.utilities.parser.models import APIGatewayWebSocketConnectEventRequestContext
 from pydantic import BaseModel, ConfigDict, Field
 
-AUTHORIZER_EVENTS = sorted(p.stem for p in EVENTS.glob("authorizer_*.json"))
+AUTHORIZER_EVENTS = sorted(p.stem for p in EVENTS.glob("authorizer-*.json"))
 METHOD_ARN = r"^arn:aws:execute-api:[a-z0-9-]+:\d{12}:[a-z0-9]+/[A-Za-z0-9_-]+/\$connect$"
 
 
@@ -35,12 +35,12 @@ def test_there_are_authorizer_events_with_and_without_tokens() -> None:
     # WHEN the authorizer events are listed
     # THEN the token matrix's fixtures are all there
     assert {
-        "authorizer_connect_token",
-        "authorizer_connect_no_token",
-        "authorizer_connect_bad_token",
-        "authorizer_connect_forged_token",
-        "authorizer_connect_expired_token",
-        "authorizer_connect_alg_none",
+        "authorizer-token",
+        "authorizer-no-token",
+        "authorizer-bad-token",
+        "authorizer-forged-token",
+        "authorizer-expired-token",
+        "authorizer-alg-none",
     } <= set(AUTHORIZER_EVENTS)
 
 

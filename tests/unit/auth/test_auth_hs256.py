@@ -36,7 +36,7 @@ def test_valid_token_gives_its_identity(hs256_settings: AuthSettings) -> None:
 
 def test_event_token_signed_with_the_test_secret_is_valid(hs256_settings: AuthSettings) -> None:
     # GIVEN the sample event with a token (signed with the test secret, exp in 2100)
-    token = token_from_event(load_event("authorizer_connect_token"))
+    token = token_from_event(load_event("authorizer-token"))
     assert token is not None
     # WHEN it is verified
     identity = JwtVerifier(hs256_settings).verify(token)
@@ -46,7 +46,7 @@ def test_event_token_signed_with_the_test_secret_is_valid(hs256_settings: AuthSe
 
 def test_forged_signature_is_refused(hs256_settings: AuthSettings) -> None:
     # GIVEN the sample event whose token is signed with another secret
-    token = token_from_event(load_event("authorizer_connect_forged_token"))
+    token = token_from_event(load_event("authorizer-forged-token"))
     assert token is not None
     # WHEN it is verified
     # THEN it is refused as a bad signature
@@ -72,7 +72,7 @@ def test_expired_beyond_leeway_is_refused(hs256_settings: AuthSettings) -> None:
 
 def test_event_with_expired_token_is_refused(hs256_settings: AuthSettings) -> None:
     # GIVEN the sample event whose token expired in 2020
-    token = token_from_event(load_event("authorizer_connect_expired_token"))
+    token = token_from_event(load_event("authorizer-expired-token"))
     assert token is not None
     # WHEN it is verified
     # THEN it is refused as expired
@@ -114,7 +114,7 @@ def test_token_without_sub_is_refused(hs256_settings: AuthSettings) -> None:
 
 def test_alg_none_is_refused(hs256_settings: AuthSettings) -> None:
     # GIVEN the sample event with an unsigned token (alg: none)
-    token = token_from_event(load_event("authorizer_connect_alg_none"))
+    token = token_from_event(load_event("authorizer-alg-none"))
     assert token is not None
     # WHEN it is verified
     # THEN it is refused before any key is used

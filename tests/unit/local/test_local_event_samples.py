@@ -38,7 +38,7 @@ def _built(name: str) -> dict[str, Any]:
             STAGE, _conn(query=False), "$default", '{"action":"hello"}'
         ),
         "binary-frame.json": lambda: events.message_event(STAGE, _conn(query=False), "$default", b"\x00"),
-        "authorizer_connect_token.json": lambda: events.authorizer_event(STAGE, _conn(query=True)),
+        "authorizer-token.json": lambda: events.authorizer_event(STAGE, _conn(query=True)),
     }
     event: dict[str, Any] = builders[name]()
     return event
@@ -52,7 +52,7 @@ def _built(name: str) -> dict[str, Any]:
         "disconnect.json",
         "hello.json",
         "binary-frame.json",
-        "authorizer_connect_token.json",
+        "authorizer-token.json",
     ],
 )
 def test_built_event_has_the_sample_events_keys(name):
