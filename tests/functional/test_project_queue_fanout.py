@@ -1,0 +1,160 @@
+"""A channel beyond one Lambda, end to end through ``lambdacast local`` and the project's own template.
+
+The publisher's ``$default`` posts to the first ``QueueFanoutThreshold`` (here 1,000) recipients
+itself and queues the rest on ``FanoutQueue`` (moto SQS); ``FanoutFunction`` is invoked by the
+emulator's SQS poller, the way Lambda's event source mapping does, and posts them through the
+emulator's https ``@connections`` API. The recipients are simulated connections the emulator holds
+without sockets; their subscription rows are written straight into the table (in the store's item
+layout: the subscribe action itself is tested elsewhere, one invocation per subscriber would only
+time the emulator).
+
+``LAMBDACAST_QUEUE_FANOUT_SUBSCRIBERS`` sets the channel's size (default 10,000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from lambdacast_local.testing import RunningEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBSCRIBERS = int(os.environ.get("LAMBDACAST_QUEUE_FANOUT_SUBSCRIBERS", "10000"))
+THRESHOLD = 1000
+CHANNEL = "stadium"
+TTL = int(time.time()) + 7200
+
+
+@pytest.fixture(scope="module")
+def lambdacast_template() -> Path:
+    return ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def lambdacast_options() -> dict[str, Any]:
+    return {"parameter_overrides": {"QueueFanoutThreshold": str(THRESHOLD)}}
+
+
+def _aws(lambdacast: RunningEmulator, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=lambdacast.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def _subscribe_rows(lambdacast: RunningEmulator, ids: list[str]) -> None:
+    """Write each connection and its subscription to CHANNEL, as ChannelStore lays them out."""
+    dynamodb = _aws(lambdacast, "dynamodb")
+    (table,) = dynamodb.list_tables()["TableNames"]
+    items = []
+    for cid in ids:
+        for pk, sk, extra in (
+            (f"CONN#{cid}", "META", {"connectedAt": {"N": str(int(time.time() * 1000))}, "subs": {"N": "1"}}),
+            (f"CHAN#{CHANNEL}", f"CONN#{cid}", {}),
+            (f"CONN#{cid}", f"CHAN#{CHANNEL}", {}),
+        ):
+            items.append({"pk": {"S": pk}, "sk": {"S": sk}, "ttl": {"N": str(TTL)}, **extra})
+
+    def write(start: int) -> None:
+        request = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(0, len(items), 25)))
+
+
+@pytest.fixture(scope="module")
+def subscribers(lambdacast: RunningEmulator) -> Iterator[list[str]]:
+    """SUBSCRIBERS simulated connections subscribed to CHANNEL; dropped without $disconnect afterwards."""
+    ids = lambdacast.simulated_connections(SUBSCRIBERS)
+    _subscribe_rows(lambdacast, ids)
+    yield ids
+
+    async def forget() -> None:  # shutting down would run one $disconnect per simulated connection
+        gateway = lambdacast.emulator.gateway
+        assert gateway is not None
+        for cid in ids:
+            gateway.connections.pop(cid, None)
+
+    lambdacast.call(forget())
+
+
+def _frames_by_connection(lambdacast: RunningEmulator, ids: list[str]) -> dict[str, list[str | bytes]]:
+    async def read() -> dict[str, list[str | bytes]]:
+        gateway = lambdacast.emulator.gateway
+        assert gateway is not None
+        return {cid: list(gateway.simulated[cid].sink or []) for cid in ids}
+
+    return lambdacast.call(read())
+
+
+def _queue_is_empty(lambdacast: RunningEmulator) -> bool:
+    sqs = _aws(lambdacast, "sqs")
+    for url in sqs.list_queues().get("QueueUrls", []):
+        if "FanoutQueue" not in url or "DeadLetter" in url:
+            continue
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        if int(attributes["ApproximateNumberOfMessages"]) or int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        ):
+            return False
+    return True
+
+
+def _request(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
+    ws.send(json.dumps(frame))
+    while True:
+        reply = json.loads(ws.recv(timeout=60))
+        if reply.get("id") == frame["id"]:
+            return dict(reply)
+
+
+def test_every_subscriber_of_a_channel_beyond_one_lambda_receives_the_message_exactly_once(
+    lambdacast: RunningEmulator, subscribers: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a channel of SUBSCRIBERS simulated connections and one real client subscribed to it
+    with connect(lambdacast.ws_url, open_timeout=30) as ws:
+        assert _request(ws, {"action": "subscribe", "id": "s", "channel": CHANNEL})["type"] == "subscribed"
+        # WHEN the client publishes one message (no echo)
+        started = time.perf_counter()
+        ack = _request(ws, {"action": "publish", "id": "p", "channel": CHANNEL, "data": {"goal": 1}})
+        acked = time.perf_counter() - started
+        # THEN the ack counts every other subscriber: the posted ones plus the queued ones
+        assert ack["type"] == "ack", ack
+        assert ack["delivered"] == SUBSCRIBERS
+        # AND every simulated subscriber receives it (the queued ones through FanoutFunction)
+        assert lambdacast.wait_for(
+            lambda emu: all(_frames_by_connection(emu, subscribers).values()), timeout=120
+        ), "some subscribers never received the message"
+        everyone = time.perf_counter() - started
+    # AND once the fan-out queue is drained, each got exactly one frame: that message, that seq
+    assert lambdacast.wait_for(_queue_is_empty, timeout=60)
+    frames = _frames_by_connection(lambdacast, subscribers)
+    counts = {cid: len(got) for cid, got in frames.items()}
+    assert set(counts.values()) == {1}, {
+        n: sum(1 for c in counts.values() if c == n) for n in set(counts.values())
+    }
+    decoded = [json.loads(got[0]) for got in frames.values()]
+    assert {(f["type"], f["channel"], f["seq"], json.dumps(f["data"])) for f in decoded} == {
+        ("message", CHANNEL, ack["seq"], '{"goal": 1}')
+    }
+    # AND the queue path really ran: FanoutFunction was invoked by the SQS event source
+    assert any(inv.label.startswith("sqs ") for inv in lambdacast.invocations)
+    with capsys.disabled():
+        print(
+            f"\n[queue fan-out] {SUBSCRIBERS} subscribers, threshold {THRESHOLD}: ack after {acked:.2f} s, "
+            f"all delivered after {everyone:.2f} s"
+        )
