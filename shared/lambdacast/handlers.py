@@ -49,7 +49,7 @@ class Runtime:
         transport: One transport for every endpoint (tests); by default a
             :class:`~lambdacast.gateway.ManagementGateway` per endpoint.
         sqs: The SQS client of the fan-out queue (tests); by default built on first use when
-            ``settings.fanout_queue_url`` is set.
+            ``settings.fanout_queue_url`` is set and a batch is sent.
     """
 
     def __init__(
@@ -113,10 +113,6 @@ class Runtime:
         if self._sender is None:
             if not self.settings.fanout_queue_url:
                 raise RuntimeError("FANOUT_QUEUE_URL is not set")
-            if self._sqs is None:
-                import boto3  # noqa: PLC0415 - lazy: only functions that queue pay for the client
-
-                self._sqs = boto3.client("sqs")
             self._sender = QueueSender(self._sqs, self.settings.fanout_queue_url)
         return self._sender
 

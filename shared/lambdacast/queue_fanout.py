@@ -184,13 +184,23 @@ class QueueSender:
     """Sends batches to the fan-out queue with ``SendMessageBatch``.
 
     Args:
-        client: A boto3 SQS client.
+        client: A boto3 SQS client; by default one is built on the first send (a publish that
+            queues nothing never pays for it).
         queue_url: The fan-out queue's URL.
     """
 
     def __init__(self, client: Any, queue_url: str) -> None:
-        self.client = client
+        self._client = client
         self.queue_url = queue_url
+
+    @property
+    def client(self) -> Any:
+        """The SQS client (built on first use when none was given)."""
+        if self._client is None:
+            import boto3  # noqa: PLC0415 - lazy: most publishes never queue
+
+            self._client = boto3.client("sqs")
+        return self._client
 
     def send(self, batches: Sequence[FanoutBatch]) -> list[FanoutBatch]:
         """Enqueue ``batches``, retrying entries SQS reports as failed a bounded number of times.

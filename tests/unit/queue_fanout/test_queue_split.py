@@ -178,3 +178,53 @@ def test_entries_sqs_reports_failed_are_sent_again() -> None:
     assert sorted(FanoutBatch.from_body(b).batch_id for b in sqs.bodies) == sorted(
         b.batch_id for b in batches
     )
+
+
+class _NoClient(QueueSender):
+    def __init__(self) -> None:
+        super().__init__(None, "https://sqs.example/q")
+
+
+def test_a_broadcast_that_queues_nothing_never_builds_an_sqs_client() -> None:
+    # GIVEN a sender without a client (the deployed default) and a threshold of 10
+    sender = _NoClient()
+    engine = QueueingBroadcaster(
+        ThreadedFanout(core.RecordingTransport(), concurrency=2, on_gone=lambda _c: None),
+        sender,
+        endpoint=ENDPOINT,
+        threshold=10,
+    )
+    # WHEN a broadcast stays within the threshold
+    engine.broadcast([ids(3)], FRAME.encode())
+    # THEN no SQS client was created (cold start and warm publishes do not pay for one)
+    assert sender._client is None
+
+
+def test_a_publish_beyond_the_threshold_acks_posted_plus_queued_recipients(
+    store: Any, dynamodb: Any, sqs: Any, queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the $default handler's runtime with a threshold of 20, and 50 subscribers of "lobby"
+    # besides the publisher (events/publish.json's connection)
+    from lambdacast.config import Settings
+    from lambdacast.handlers import Runtime, on_message
+
+    transport = core.RecordingTransport()
+    runtime = Runtime(
+        Settings(table_name=core.TABLE, fanout_queue_url=queue_url, queue_fanout_threshold=20),
+        store=store,
+        transport=transport,
+        sqs=sqs,
+    )
+    monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)
+    publisher = core.load_event("publish")["requestContext"]["connectionId"]
+    core.seed_subscribers(dynamodb, "lobby", [publisher, *ids(50)], ttl=4_000_000_000)
+    # WHEN the publisher publishes (no echo)
+    on_message(core.load_event("publish"), core.FakeLambdaContext())
+    # THEN 20 subscribers got the message directly, 30 are queued, and the ack counts all 50
+    (ack,) = [f for f in transport.frames(publisher) if f["type"] == "ack"]
+    assert ack["delivered"] == 50
+    direct = {cid for cid, _ in transport.posts if cid != publisher}
+    queued = {cid for m in drain(sqs, queue_url) for cid in FanoutBatch.from_body(m["Body"]).recipients}
+    assert len(direct) == 20
+    assert direct | queued == set(ids(50))
+    assert not direct & queued
