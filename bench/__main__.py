@@ -146,13 +146,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         stored["fanout"] = results.entry(
             when, here, results.cells_to_json(cells), target=used, config=dataclasses.asdict(config)
         )
+        results.save(store_path, stored)  # after each suite: a later failure keeps what was measured
     if "coldstart" in args.suites:
         print(f"cold start: {cold_runs} fresh interpreters per row", flush=True)
         rows = coldstart.run(ROOT, cold_runs, progress=progress)
         stored["coldstart"] = results.entry(when, here, results.rows_to_json(rows), runs=cold_runs)
+        results.save(store_path, stored)
     if "dynamodb" in args.suites:
         print(f"DynamoDB per publish: channels of {ddb_sizes} in {ddb_connections:,} connections", flush=True)
         stored["dynamodb"] = results.entry(when, here, _dynamodb(ddb_sizes, ddb_connections))
+        results.save(store_path, stored)
     if "emulator" in args.suites:
         print("lambdacast local: echo, idle connections, publish to many sockets", flush=True)
         emulated = emulator_bench.run(emulator_config, progress=progress)

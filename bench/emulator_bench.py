@@ -72,6 +72,7 @@ class EmulatorResults:
     shutdown: lm.Shutdown | None = None
     fanout: list[Fanout] = field(default_factory=list)
     fanout_latency_ms: float = 0.0
+    subscribe_retries: int = 0
 
 
 async def _echo_and_idle(
@@ -124,6 +125,15 @@ class _Subscriber:
         if reply.get("type") == "error":
             raise RuntimeError(f"{frame['action']} refused: {reply}")
         return reply
+
+
+SUBSCRIBE_ATTEMPTS = 5
+
+
+def _errors(emulator: lm.LocalEmulator, last: int = 30) -> str:
+    """The emulator's last output lines that look like failures."""
+    lines = [text for _, text in emulator.lines if "ERROR" in text or "Error" in text or "Traceback" in text]
+    return "\n".join(lines[-last:])
 
 
 class _Channels:
@@ -182,19 +192,41 @@ async def _publish_fanout(
     extra = ["--management-latency-ms", f"{config.latency_ms:g}"]
     channels = _Channels()
     with lm.running(ROOT / "template.yaml", extra) as emulator:
-        gate = asyncio.Semaphore(50)
+        gate = asyncio.Semaphore(20)
+        retried: list[str] = []
+
+        async def subscribe(sub: _Subscriber, channel: str) -> None:
+            for attempt in range(SUBSCRIBE_ATTEMPTS):
+                try:
+                    await sub.request({"action": "subscribe", "channel": channel, "id": "s"})
+                except RuntimeError as exc:  # internal_error: the client retries, as a real one would
+                    retried.append(str(exc))
+                    if len(retried) == 1:
+                        progress(
+                            f"  a subscribe failed ({exc}); retrying. "
+                            f"The emulator said:\n{_errors(emulator, 8)}"
+                        )
+                    if attempt == SUBSCRIBE_ATTEMPTS - 1:
+                        raise RuntimeError(f"{exc}; emulator said:\n{_errors(emulator)}") from exc
+                    await asyncio.sleep(0.5 * 2**attempt)
+                else:
+                    return
 
         async def subscriber(index: int) -> _Subscriber:
             async with gate:
                 ws = await websockets.connect(emulator.url, ping_interval=None, open_timeout=120)
                 sub = _Subscriber(ws, channels.on_message)
                 for size in (s for s in config.fanouts if index < s):
-                    await sub.request({"action": "subscribe", "channel": f"bench-{size}", "id": "s"})
+                    await subscribe(sub, f"bench-{size}")
                 return sub
 
         started = time.perf_counter()
         subs = list(await asyncio.gather(*(subscriber(i) for i in range(max(config.fanouts)))))
-        progress(f"  {len(subs):,} subscriber sockets subscribed in {time.perf_counter() - started:.1f} s")
+        progress(
+            f"  {len(subs):,} subscriber sockets subscribed in {time.perf_counter() - started:.1f} s"
+            + (f"; {len(retried)} subscribes retried after an error (first: {retried[0]})" if retried else "")
+        )
+        results.subscribe_retries = len(retried)
         publisher = _Subscriber(
             await websockets.connect(emulator.url, ping_interval=None), channels.on_message
         )
