@@ -7,6 +7,7 @@ with plain strings. See docs/protocol.md for the frames and their meaning.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Final
@@ -162,9 +163,33 @@ def _dumps(value: Any) -> str:
     return text
 
 
-def _decode(text: str) -> Any:
+class _NonFinite(Exception):
+    """A number in the frame is out of range (``1e999`` would decode to ``inf``)."""
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _NonFinite(literal)
+    return value
+
+
+def _decode(text: str) -> tuple[Any, str | None]:
+    """Decode a frame; also return the first out-of-range number literal found (``None`` if none).
+
+    An out-of-range number is reported after decoding so the error can carry the frame's ``id``.
+    """
+    non_finite: list[str] = []
+
+    def parse_float(literal: str) -> float:
+        try:
+            return _finite_float(literal)
+        except _NonFinite:
+            non_finite.append(literal)
+            return 0.0
+
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=parse_float)
     except RecursionError:
         raise InvalidJson("The frame is nested too deeply; send a JSON object of reasonable depth.") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
@@ -172,6 +197,7 @@ def _decode(text: str) -> Any:
             f"The frame is not valid JSON ({exc}); send a JSON object such as "
             '{"action":"ping"} in a text frame.'
         ) from None
+    return obj, (non_finite[0] if non_finite else None)
 
 
 def _frame_id(obj: dict[str, Any]) -> str | None:
@@ -291,10 +317,16 @@ def parse_frame(text: str | None, limits: Limits, *, binary: bool = False) -> Re
         raise ProtocolError("Binary frames are not supported; send UTF-8 JSON in a text frame.")
     if not text:
         raise InvalidJson('The frame is empty; send a JSON object such as {"action":"ping"}.')
-    obj = _decode(text)
+    obj, non_finite = _decode(text)
     if not isinstance(obj, dict):
         raise ProtocolError(f'A frame must be a JSON object with an "action" string, not {_json_kind(obj)}.')
     frame_id = _frame_id(obj)
+    if non_finite is not None:
+        shown = non_finite if len(non_finite) <= 40 else non_finite[:40] + "..."
+        raise InvalidJson(
+            f"The number {shown} is out of range (it is not a finite double); send finite numbers only.",
+            frame_id=frame_id,
+        )
     action = obj.get("action")
     if not isinstance(action, str):
         raise ProtocolError('"action" is required and must be a string.', frame_id=frame_id)

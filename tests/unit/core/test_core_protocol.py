@@ -210,6 +210,28 @@ def test_invalid_json_message_says_what_is_allowed() -> None:
     assert "JSON object" in info.value.message
 
 
+@pytest.mark.parametrize("literal", ["1e999", "-1e400", "1.5E+309"])
+def test_an_out_of_range_number_is_invalid_json_carrying_the_frame_id(literal: str) -> None:
+    # GIVEN a publish whose data holds a number beyond a double's range (it would decode to inf)
+    text = f'{{"action":"publish","channel":"c","data":{{"x":{literal}}},"id":"f1"}}'
+    # WHEN parsed
+    with pytest.raises(InvalidJson) as info:
+        parse_frame(text, LIMITS)
+    # THEN it is refused as invalid_json, answering the frame's id and naming the number
+    assert info.value.frame_id == "f1"
+    assert literal in info.value.message
+
+
+def test_large_but_finite_numbers_still_parse() -> None:
+    # GIVEN data with the largest finite double WHEN parsed THEN it is accepted unchanged
+    request = parse_frame('{"action":"publish","channel":"c","data":1.7976931348623157e308}', LIMITS)
+    assert isinstance(request, Publish)
+    assert json.loads(request.data_json) == 1.7976931348623157e308
+
+
+out_of_range_numbers = st.tuples(st.sampled_from(["", "-"]), st.integers(309, 100_000)).map(
+    lambda sign_exp: f"{sign_exp[0]}9e{sign_exp[1]}"
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -230,6 +252,11 @@ frames = st.one_of(
             "echo": json_values,
         },
     ).map(json.dumps),
+    st.tuples(out_of_range_numbers, st.text(max_size=8)).map(
+        lambda literal_id: (
+            f'{{"action":"publish","channel":"c","id":{json.dumps(literal_id[1])},"data":[{literal_id[0]}]}}'
+        )
+    ),
 )
 
 
