@@ -12,16 +12,22 @@ so every read also filters on ``ttl``: retention is exact.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 HIST: Final = "HIST#"
 SEQ_DIGITS: Final = 16
 #: The most messages a recovery replays; a longer gap answers ``recovered: false``.
 MAX_RECOVERY: Final = 100
+#: How long recovery waits before its one re-read when the replay has a hole (a publish whose
+#: ``seq`` is taken but whose history write has not landed yet).
+REREAD_DELAY_SECONDS: Final = 0.05
 
 
 def seq_key(seq: int) -> str:
@@ -56,10 +62,12 @@ class HistoryStore:
     Args:
         client_source: An object with a ``client`` (the DynamoDB client) and ``table_name``,
             normally the :class:`~lambdacast.channels.ChannelStore`, so one client serves both.
+        sleep: Waits before recovery's re-read (``time.sleep`` by default; tests inject).
     """
 
-    def __init__(self, client_source: Any) -> None:
+    def __init__(self, client_source: Any, *, sleep: Callable[[float], None] | None = None) -> None:
         self._source = client_source
+        self._sleep = sleep if sleep is not None else time.sleep
 
     @property
     def _client(self) -> DynamoDBClient:
@@ -127,9 +135,11 @@ class HistoryStore:
     def since(self, channel: str, *, since: int, upto: int, now_epoch: int) -> Recovery:
         """The messages a client that last saw ``since`` missed, up to ``upto`` (the current ``seq``).
 
-        Recovered when the gap is at most :data:`MAX_RECOVERY` messages and its oldest message
-        (``since + 1``) is still retained. A hole further on (a publish still in flight, whose
-        fan-out will reach the already-subscribed client anyway) does not spoil the recovery.
+        Recovered only when the gap is at most :data:`MAX_RECOVERY` messages and every ``seq``
+        from ``since + 1`` to ``upto`` is in the history. A hole may be a publish still in flight
+        (its ``seq`` taken, its history write not landed yet), so a replay with a hole is read once
+        more after :data:`REREAD_DELAY_SECONDS`; a hole still there (an expired message or a failed
+        history write) answers ``recovered: false`` with nothing replayed.
 
         Args:
             channel: The channel.
@@ -141,6 +151,16 @@ class HistoryStore:
             return Recovery(recovered=True, messages=[])
         if since > upto or upto - since > MAX_RECOVERY:
             return Recovery(recovered=False, messages=[])
+        messages = self._range(channel, since + 1, upto, now_epoch)
+        if not _contiguous(messages, since + 1, upto):
+            self._sleep(REREAD_DELAY_SECONDS)
+            messages = self._range(channel, since + 1, upto, now_epoch)
+            if not _contiguous(messages, since + 1, upto):
+                return Recovery(recovered=False, messages=[])
+        return Recovery(recovered=True, messages=messages)
+
+    def _range(self, channel: str, low: int, high: int, now_epoch: int) -> list[StoredMessage]:
+        """The live messages with ``low <= seq <= high``, in ``seq`` order."""
         kwargs: dict[str, Any] = {
             "TableName": self._source.table_name,
             "ConsistentRead": True,
@@ -149,8 +169,8 @@ class HistoryStore:
             "ExpressionAttributeNames": {"#ttl": "ttl"},
             "ExpressionAttributeValues": {
                 ":pk": {"S": HIST + channel},
-                ":low": {"S": seq_key(since + 1)},
-                ":high": {"S": seq_key(upto)},
+                ":low": {"S": seq_key(low)},
+                ":high": {"S": seq_key(high)},
                 ":now": {"N": str(now_epoch)},
             },
         }
@@ -160,11 +180,13 @@ class HistoryStore:
             messages.extend(_stored(item) for item in response.get("Items", []))
             last = response.get("LastEvaluatedKey")
             if not last:
-                break
+                return messages
             kwargs["ExclusiveStartKey"] = last
-        if not messages or messages[0].seq != since + 1:
-            return Recovery(recovered=False, messages=[])
-        return Recovery(recovered=True, messages=messages)
+
+
+def _contiguous(messages: list[StoredMessage], low: int, high: int) -> bool:
+    """Whether ``messages`` are exactly the seqs ``low..high`` in order."""
+    return [m.seq for m in messages] == list(range(low, high + 1))
 
 
 def _stored(item: dict[str, Any]) -> StoredMessage:

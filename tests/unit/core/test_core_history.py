@@ -185,6 +185,41 @@ def test_a_gap_older_than_the_retention_is_not_recovered(lobby: World) -> None:
     assert [(f["type"], f.get("recovered")) for f in lobby.frames(ME)] == [("subscribed", False)]
 
 
+def test_a_hole_in_the_middle_of_the_gap_is_not_recovered(lobby: World) -> None:
+    # GIVEN five messages, seq 3 missing from the history (its write failed or it expired)
+    publish(lobby, "a", "b", "c", "d", "e")
+    lobby.dynamodb.delete_item(
+        TableName=lobby.store.table_name, Key={"pk": {"S": "HIST#lobby"}, "sk": {"S": seq_key(3)}}
+    )
+    # WHEN a client that saw seq 1 subscribes with since 1
+    lobby.send({"action": "subscribe", "channel": "lobby", "since": 1}, ME)
+    # THEN nothing is replayed and recovered is false (the client refetches with history)
+    assert [(f["type"], f.get("recovered")) for f in lobby.frames(ME)] == [("subscribed", False)]
+
+
+def test_a_hole_filled_by_an_in_flight_publish_before_the_reread_is_recovered(
+    lobby: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN three messages, seq 3's history item not written yet (its publish is in flight)
+    publish(lobby, "a", "b", "c")
+    key = {"pk": {"S": "HIST#lobby"}, "sk": {"S": seq_key(3)}}
+    item = lobby.dynamodb.get_item(TableName=lobby.store.table_name, Key=key)["Item"]
+    lobby.dynamodb.delete_item(TableName=lobby.store.table_name, Key=key)
+    waits: list[float] = []
+
+    def land_the_write(seconds: float) -> None:  # the in-flight write lands while recovery waits
+        waits.append(seconds)
+        lobby.dynamodb.put_item(TableName=lobby.store.table_name, Item=item)
+
+    monkeypatch.setattr("lambdacast.history.time.sleep", land_the_write)
+    # WHEN a client that saw seq 1 subscribes with since 1
+    lobby.send({"action": "subscribe", "channel": "lobby", "since": 1}, ME)
+    # THEN recovery waited once, re-read, and replayed 2 and 3 contiguously
+    assert len(waits) == 1
+    assert [f["seq"] for f in lobby.frames(ME, "message")] == [2, 3]
+    assert lobby.last(ME)["recovered"] is True
+
+
 def test_since_ahead_of_the_channel_is_not_recovered(lobby: World) -> None:
     # GIVEN one message WHEN a client claims to have seen seq 9 THEN recovered false
     publish(lobby, "a")
