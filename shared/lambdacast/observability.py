@@ -83,6 +83,7 @@ HTTP_PUBLISH_REQUESTS: Final = "HttpPublishRequests"
 HTTP_PUBLISH_ERRORS: Final = "HttpPublishErrors"
 RATE_LIMITED: Final = "RateLimited"
 HISTORY_WRITE_FAILURES: Final = "HistoryWriteFailures"
+PUBLISH_FANOUT_ERRORS: Final = "PublishFanoutErrors"
 
 
 def bind_request(*, connection_id: str, request_id: str, route: str) -> None:

@@ -3,6 +3,11 @@
 Shared by the WebSocket ``publish`` action and the server-side HTTP endpoint. Two writes per
 publish (the counter and the history item), then reads proportional to the channel's
 subscribers (the fan-out Query); presence departures found by the fan-out are announced after.
+
+Publishing never raises once the message is numbered: a retry of a publish that raised would
+go out again under a new ``seq``. A failure to read a page of subscribers, a broadcaster fault or
+a failed presence announcement is logged and counted (``PublishFanoutErrors``), and the publish
+answers :class:`Published` with the connections reached so far.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from lambdacast import observability as obs
 from lambdacast.departures import announce
+from lambdacast.fanout import FanoutResult
 from lambdacast.history import HistoryStore
 from lambdacast.protocol import message_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from lambdacast.channels import ChannelStore
     from lambdacast.departures import Departures
@@ -88,7 +94,14 @@ def publish_message(
         # The live subscribers still get the message; only history/recovery will miss it.
         obs.logger.exception("could not store the message in the history", extra={"seq": seq})
         obs.count(obs.HISTORY_WRITE_FAILURES)
-    result = fanout.broadcast(store.subscriber_pages(channel), frame.encode(), skip=skip)
+    try:
+        result = fanout.broadcast(_guarded_pages(store, channel, seq), frame.encode(), skip=skip)
+    except Exception:
+        # The message may have reached some subscribers; raising would make the caller retry it
+        # under a new seq. Answer with what is known (nothing counted) instead.
+        obs.logger.exception("the fan-out failed", extra={"channel": channel, "seq": seq})
+        obs.count(obs.PUBLISH_FANOUT_ERRORS)
+        result = FanoutResult()
     obs.count(obs.MESSAGES)
     obs.count(obs.DELIVERIES, result.delivered)
     obs.count(obs.GONE_CONNECTIONS, len(result.gone))
@@ -109,5 +122,21 @@ def publish_message(
         },
     )
     if departures is not None:
-        announce([], departures, fanout, store)
+        try:
+            announce([], departures, fanout, store)
+        except Exception:
+            obs.logger.exception("could not announce the presence members who left", extra={"seq": seq})
+            obs.count(obs.PUBLISH_FANOUT_ERRORS)
     return Published(seq=seq, delivered=result.delivered + result.queued, queued=result.queued)
+
+
+def _guarded_pages(store: ChannelStore, channel: str, seq: int) -> Iterator[list[str]]:
+    """The channel's subscriber pages; a failed page read ends them (logged, counted), never raises."""
+    try:
+        yield from store.subscriber_pages(channel)
+    except Exception:
+        obs.logger.exception(
+            "could not read the subscribers; the rest of this fan-out is skipped",
+            extra={"channel": channel, "seq": seq},
+        )
+        obs.count(obs.PUBLISH_FANOUT_ERRORS)

@@ -247,8 +247,58 @@ def test_a_failing_page_read_finishes_the_started_posts_then_raises(
         yield ["a", "b", "c"]
         raise RuntimeError("Query failed")
 
-    # WHEN broadcasting THEN the read error surfaces (the publisher gets internal_error) ...
+    # WHEN broadcasting THEN the read error surfaces to the caller (publishing guards it) ...
     with pytest.raises(RuntimeError, match="Query failed"):
         engine.broadcast(pages(), b"{}")
     # ... and only after the first page's posts all completed
     assert sorted(c for c, _ in transport.posts) == ["a", "b", "c"]
+
+
+def _publish_event(publisher: str) -> dict[str, Any]:
+    event = load_event("publish", connectionId=publisher)
+    event["body"] = json.dumps({"action": "publish", "channel": "stadium", "data": 1, "id": "p"})
+    return event
+
+
+def test_a_publish_whose_subscriber_read_fails_midway_still_acks_what_was_delivered(
+    invoke: Any, transport: RecordingTransport, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a channel whose second page of subscribers cannot be read
+    ids = ["PubAAAAAAAAAAAA=", "S1AAAAAAAAAAAA=", "S2AAAAAAAAAAAA="]
+    seed_subscribers(dynamodb, "stadium", ids, ttl=TTL)
+    original = ChannelStore.subscriber_pages
+
+    def failing_pages(self: ChannelStore, channel: str, **kw: Any) -> Iterator[list[str]]:
+        if channel != "stadium":
+            yield from original(self, channel, **kw)
+            return
+        yield ids
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Query")
+
+    monkeypatch.setattr(ChannelStore, "subscriber_pages", failing_pages)
+    # WHEN the publisher publishes
+    assert invoke("default")(_publish_event(ids[0])) == {"statusCode": 200}
+    # THEN the first page's subscribers received the message
+    assert sorted(c for c, d in transport.posts if json.loads(d)["type"] == "message") == sorted(ids[1:])
+    # AND the publisher gets an ack for seq 1 counting them, not internal_error (no retry, no new seq)
+    assert transport.frames(ids[0]) == [
+        {"type": "ack", "id": "p", "channel": "stadium", "seq": 1, "delivered": 2}
+    ]
+
+
+def test_a_publish_whose_presence_announcement_fails_still_acks(
+    invoke: Any, transport: RecordingTransport, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a subscribed publisher and a presence announcement that fails after the fan-out
+    ids = ["PubAAAAAAAAAAAA=", "S1AAAAAAAAAAAA="]
+    seed_subscribers(dynamodb, "stadium", ids, ttl=TTL)
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("announce failed")
+
+    monkeypatch.setattr("lambdacast.publishing.announce", boom)
+    # WHEN the publisher publishes
+    assert invoke("default")(_publish_event(ids[0])) == {"statusCode": 200}
+    # THEN the subscriber has the message and the publisher its ack
+    assert [json.loads(d)["seq"] for c, d in transport.posts if c == ids[1]] == [1]
+    assert transport.frames(ids[0])[-1]["type"] == "ack"
