@@ -195,6 +195,7 @@ def publish(request: Publish, ctx: Context) -> str:
         clock=ctx.clock,
         history_ttl_seconds=ctx.settings.history_ttl_seconds,
         skip=frozenset() if request.echo else frozenset({caller.connection_id}),
+        deadline=ctx.deadline,
     )
     return ack_frame(request.id, channel=request.channel, seq=published.seq, delivered=published.delivered)
 

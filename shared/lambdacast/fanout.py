@@ -21,11 +21,27 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from lambdacast.errors import ConnectionGone
 
 log = logging.getLogger(__name__)
+
+#: Seconds of the invocation kept back after a fan-out's deadline: posting the ack, presence
+#: announcements and the metrics flush still have to fit before the Lambda timeout.
+DEADLINE_MARGIN_S: Final = 4.0
+
+
+def deadline_for(context: object, *, margin_s: float = DEADLINE_MARGIN_S) -> float | None:
+    """A ``time.monotonic()`` deadline: the Lambda context's remaining time from now, less ``margin_s``.
+
+    Returns:
+        ``None`` when ``context`` cannot tell its remaining time (no deadline then).
+    """
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return time.monotonic() + int(remaining()) / 1000 - margin_s
 
 
 class Transport(Protocol):
@@ -40,9 +56,18 @@ class Broadcaster(Protocol):
     """Anything that can fan a frame out to pages of recipients."""
 
     def broadcast(
-        self, pages: Iterable[Sequence[str]], data: bytes, *, skip: frozenset[str] = frozenset()
+        self,
+        pages: Iterable[Sequence[str]],
+        data: bytes,
+        *,
+        skip: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> FanoutResult:
-        """Post ``data`` to every recipient in ``pages`` except those in ``skip``."""
+        """Post ``data`` to every recipient in ``pages`` except those in ``skip``.
+
+        No post starts after ``deadline`` (a ``time.monotonic()`` time); recipients cut by it
+        are counted in ``failed``.
+        """
         ...
 
 
@@ -91,7 +116,12 @@ class ThreadedFanout:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
 
     def broadcast(
-        self, pages: Iterable[Sequence[str]], data: bytes, *, skip: frozenset[str] = frozenset()
+        self,
+        pages: Iterable[Sequence[str]],
+        data: bytes,
+        *,
+        skip: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> FanoutResult:
         """Post ``data`` to every recipient in ``pages`` except those in ``skip``.
 
@@ -99,6 +129,9 @@ class ThreadedFanout:
             pages: Pages of connection ids (read lazily, one at a time).
             data: The frame, UTF-8 encoded.
             skip: Connection ids not to post to (the publisher, unless it asked for echo).
+            deadline: A ``time.monotonic()`` time after which no post starts and no page is read:
+                the recipients not yet posted are counted failed. Posts already in flight finish
+                (the transport's own timeouts bound them).
 
         Returns:
             The counts. Failures to recipients are counted, never raised.
@@ -112,8 +145,15 @@ class ThreadedFanout:
         slots = threading.BoundedSemaphore(self.concurrency)
         futures: list[Future[None]] = []
 
+        def late() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
         def deliver(connection_id: str) -> None:
             try:
+                if late():
+                    with lock:
+                        result.failed.append(connection_id)
+                    return
                 retries = self.transport.post(connection_id, data)
             except ConnectionGone:
                 with lock:
@@ -133,6 +173,9 @@ class ThreadedFanout:
 
         try:
             for page in pages:
+                if late():
+                    log.warning("fan-out deadline reached; the remaining subscriber pages are not read")
+                    break
                 for connection_id in page:
                     if connection_id in skip:
                         continue

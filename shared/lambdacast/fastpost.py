@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ATTEMPT_TIMEOUT_S",
     "BotocoreSigner",
     "FanoutOutcome",
     "FastBroadcaster",
@@ -78,6 +79,10 @@ def _asyncio() -> Any:
 
 
 _BAD_IDS = frozenset({"", ".", ".."})
+
+#: Seconds per request attempt. A healthy post answers in milliseconds; a short timeout keeps one
+#: unresponsive endpoint from eating a publish's time (4 attempts x 4 s, and the deadline cuts it).
+ATTEMPT_TIMEOUT_S = 4.0
 
 
 @dataclass(slots=True)
@@ -419,7 +424,7 @@ def post_many(
     credentials: Any = None,
     max_attempts: int | None = None,
     policy: RetryPolicy | None = None,
-    timeout: float = 10.0,
+    timeout: float = ATTEMPT_TIMEOUT_S,
     signer: Signer | None = None,
     sleep: Sleep | None = None,
     jitter: Callable[[], float] = random.random,
@@ -514,15 +519,28 @@ class FastBroadcaster:
         self._post = post
 
     def broadcast(
-        self, pages: Iterable[Sequence[str]], data: bytes, *, skip: frozenset[str] = frozenset()
+        self,
+        pages: Iterable[Sequence[str]],
+        data: bytes,
+        *,
+        skip: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> FanoutResult:
-        """Post ``data`` to every recipient in ``pages`` except those in ``skip``."""
+        """Post ``data`` to every recipient in ``pages`` except those in ``skip``.
+
+        ``deadline`` (a ``time.monotonic()`` time) cuts the posts in flight and stops reading
+        pages; recipients not posted by then are counted failed.
+        """
         from lambdacast.fanout import FanoutResult  # noqa: PLC0415 - the core's type; no import cycle
 
         started = time.perf_counter()
         result = FanoutResult()
         seen = set(skip)
+        post = self._post if deadline is None else {**self._post, "deadline": deadline}
         for page in pages:
+            if deadline is not None and time.monotonic() >= deadline:
+                log.warning("fan-out deadline reached; the remaining subscriber pages are not read")
+                break
             fresh = [cid for cid in dict.fromkeys(page) if cid not in seen]
             seen.update(fresh)
             if not fresh:
@@ -530,7 +548,7 @@ class FastBroadcaster:
             result.recipients += len(fresh)
             try:
                 outcome = post_many(
-                    self.endpoint, [(cid, data) for cid in fresh], concurrency=self.concurrency, **self._post
+                    self.endpoint, [(cid, data) for cid in fresh], concurrency=self.concurrency, **post
                 )
             except Exception:
                 log.exception("fan-out batch of %d posts could not be sent", len(fresh))

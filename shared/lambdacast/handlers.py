@@ -21,7 +21,7 @@ from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings, get_settings
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, ErrorCode
-from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport
+from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport, deadline_for
 from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import error_frame
@@ -232,6 +232,7 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             transport=transport,
             limiter=runtime.limiter,
             departures=runtime.departures,
+            deadline=deadline_for(context),
         )
         obs.count(obs.FRAMES)
         outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))

@@ -32,6 +32,7 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
+from lambdacast.fanout import deadline_for
 from lambdacast.protocol import Limits, Publish, parse_frame
 from lambdacast.publishing import Published, publish_message
 
@@ -197,6 +198,7 @@ def on_http_publish(event: dict[str, Any], context: LambdaContext) -> dict[str, 
             sender_user=None,
             clock=handlers.now_ms,
             history_ttl_seconds=runtime.settings.history_ttl_seconds,
+            deadline=deadline_for(context),
         )
 
     return handle(event, publish=publish, limits=limits)

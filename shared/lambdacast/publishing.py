@@ -57,6 +57,7 @@ def publish_message(
     clock: Callable[[], int],
     history_ttl_seconds: int,
     skip: frozenset[str] = frozenset(),
+    deadline: float | None = None,
 ) -> Published:
     """Number, store and broadcast one message (the caller has validated and authorized it).
 
@@ -74,6 +75,8 @@ def publish_message(
         clock: Milliseconds since epoch.
         history_ttl_seconds: How long the message stays in the history.
         skip: Connections not to post to (the publisher, unless it asked for echo).
+        deadline: A ``time.monotonic()`` time by which the fan-out stops posting; the recipients
+            it cuts are counted failed (not delivered), so the reply still fits in the invocation.
 
     Returns:
         The ``seq`` and the number of connections the message was posted to.
@@ -95,7 +98,9 @@ def publish_message(
         obs.logger.exception("could not store the message in the history", extra={"seq": seq})
         obs.count(obs.HISTORY_WRITE_FAILURES)
     try:
-        result = fanout.broadcast(_guarded_pages(store, channel, seq), frame.encode(), skip=skip)
+        result = fanout.broadcast(
+            _guarded_pages(store, channel, seq), frame.encode(), skip=skip, deadline=deadline
+        )
     except Exception:
         # The message may have reached some subscribers; raising would make the caller retry it
         # under a new seq. Answer with what is known (nothing counted) instead.

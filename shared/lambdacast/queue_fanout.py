@@ -272,12 +272,18 @@ class QueueingBroadcaster:
         self.batch_size = batch_size
 
     def broadcast(
-        self, pages: Iterable[Sequence[str]], data: bytes, *, skip: frozenset[str] = frozenset()
+        self,
+        pages: Iterable[Sequence[str]],
+        data: bytes,
+        *,
+        skip: frozenset[str] = frozenset(),
+        deadline: float | None = None,
     ) -> FanoutResult:
         """Queue the recipients beyond the threshold, then post to the first ones directly.
 
         Every subscriber page is read first (a Query per page), so the queued batches are on their
         way before the direct posts start. ``result.queued`` counts the recipients enqueued.
+        ``deadline`` bounds the direct posts (those it cuts are counted failed, not re-queued).
         """
         direct: list[str] = []
         overflow: list[str] = []
@@ -293,7 +299,7 @@ class QueueingBroadcaster:
             unsent = self._enqueue(overflow, data)
             queued = len(overflow) - len(unsent)
             direct.extend(unsent)  # posted from here: slower, never lost
-        result = self.direct.broadcast([direct] if direct else [], data)
+        result = self.direct.broadcast([direct] if direct else [], data, deadline=deadline)
         result.recipients += queued
         result.queued = queued
         return result

@@ -51,6 +51,8 @@ class Context:
         transport: Posts to the caller directly (recovery replays), when available.
         limiter: The per-connection publish rate limiter (none: no limit).
         departures: Removes gone connections and queues their presence changes.
+        deadline: A ``time.monotonic()`` time by which a fan-out must stop posting (from the
+            Lambda context's remaining time less a margin); ``None``: no deadline.
     """
 
     caller: Caller
@@ -61,6 +63,7 @@ class Context:
     transport: Transport | None = None
     limiter: RateLimiter | None = None
     departures: Departures | None = None
+    deadline: float | None = None
 
     @property
     def limits(self) -> Limits:

@@ -302,3 +302,37 @@ def test_a_publish_whose_presence_announcement_fails_still_acks(
     # THEN the subscriber has the message and the publisher its ack
     assert [json.loads(d)["seq"] for c, d in transport.posts if c == ids[1]] == [1]
     assert transport.frames(ids[0])[-1]["type"] == "ack"
+
+
+def test_no_post_starts_after_the_deadline_and_the_cut_recipients_count_failed(
+    engine: ThreadedFanout, transport: RecordingTransport
+) -> None:
+    # GIVEN a deadline already past WHEN broadcasting to three recipients
+    result = engine.broadcast([["a", "b"], ["c"]], b"{}", deadline=time.monotonic() - 1)
+    # THEN nothing is posted and nothing is counted delivered
+    assert transport.posts == []
+    assert result.delivered == 0
+
+
+def test_a_publish_near_the_lambda_timeout_still_acks_within_its_deadline(
+    runtime: Runtime, transport: RecordingTransport, dynamodb: Any
+) -> None:
+    # GIVEN subscribers, and an invocation with less time left than the fan-out's safety margin
+    from lambdacast.fanout import DEADLINE_MARGIN_S
+    from lambdacast.handlers import on_message
+
+    ids = ["PubAAAAAAAAAAAA=", "S1AAAAAAAAAAAA=", "S2AAAAAAAAAAAA="]
+    seed_subscribers(dynamodb, "stadium", ids, ttl=TTL)
+
+    class AlmostOutOfTime:
+        def get_remaining_time_in_millis(self) -> int:
+            return int(DEADLINE_MARGIN_S * 1000) - 1
+
+    # WHEN the publisher publishes
+    assert on_message(_publish_event(ids[0]), AlmostOutOfTime()) == {"statusCode": 200}  # type: ignore[arg-type]
+    # THEN the fan-out posts to nobody (the deadline derived from the context has passed)
+    assert [c for c, d in transport.posts if json.loads(d)["type"] == "message"] == []
+    # AND the publisher still gets its ack, counting no deliveries
+    assert transport.frames(ids[0]) == [
+        {"type": "ack", "id": "p", "channel": "stadium", "seq": 1, "delivered": 0}
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -108,3 +110,36 @@ def test_a_bad_endpoint_is_refused_at_construction() -> None:
     # GIVEN / WHEN / THEN
     with pytest.raises(ValueError, match="management endpoint"):
         FastBroadcaster("not a url", concurrency=4, on_gone=print)
+
+
+def test_an_unresponsive_endpoint_is_cut_at_the_deadline_and_counted_failed() -> None:
+    # GIVEN a management endpoint that accepts connections but never answers
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)
+        port = mute.getsockname()[1]
+        broadcaster = FastBroadcaster(
+            f"http://127.0.0.1:{port}/prod",
+            concurrency=4,
+            on_gone=[].append,
+            region=REGION,
+            credentials=CREDENTIALS,
+        )
+        try:
+            # WHEN a broadcast to two pages runs with a deadline 0.3 s away
+            result = broadcaster.broadcast([["a", "b"], ["c"]], FRAME, deadline=time.monotonic() + 0.3)
+        finally:
+            broadcaster.close()
+    # THEN it returns instead of retrying for 4 attempts x the per-attempt timeout, every
+    # recipient it could not post counted failed, none delivered
+    assert result.delivered == 0
+    assert set(result.failed) <= {"a", "b", "c"}
+    assert {"a", "b"} <= set(result.failed)
+
+
+def test_the_per_attempt_timeout_is_a_few_seconds() -> None:
+    # GIVEN the engine's default per-attempt timeout WHEN compared to the 29 s Lambda timeout
+    # THEN four attempts fit well inside it (the old default, 10 s, made 40 s)
+    from lambdacast.fastpost import ATTEMPT_TIMEOUT_S
+
+    assert 3.0 <= ATTEMPT_TIMEOUT_S <= 5.0
