@@ -49,6 +49,7 @@ from lambdacast.fastpost_sigv4 import (
 
 if TYPE_CHECKING:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import aiohttp
 
@@ -83,6 +84,8 @@ _BAD_IDS = frozenset({"", ".", ".."})
 #: Seconds per request attempt. A healthy post answers in milliseconds; a short timeout keeps one
 #: unresponsive endpoint from eating a publish's time (4 attempts x 4 s, and the deadline cuts it).
 ATTEMPT_TIMEOUT_S = 4.0
+#: Gone connections cleaned up at once after a broadcast (each cleanup is a few DynamoDB calls).
+CLEANUP_WORKERS = 8
 
 
 @dataclass(slots=True)
@@ -496,7 +499,8 @@ class FastBroadcaster:
 
     A drop-in for ``ThreadedFanout``: pages are read one at a time and each page is posted as
     one batch; an id seen on an earlier page is not posted again; ``on_gone`` runs for every
-    410 (its failure is logged and the broadcast goes on); a batch that cannot be sent at all
+    410 (after the posts, :data:`CLEANUP_WORKERS` at a time, within the deadline; a failure is
+    logged and the broadcast goes on); a batch that cannot be sent at all
     (no credentials, say) counts its recipients as failed and is logged. Never raises for a
     recipient's sake; only what reading ``pages`` raises propagates.
 
@@ -517,6 +521,7 @@ class FastBroadcaster:
         self.concurrency = concurrency
         self.on_gone = on_gone
         self._post = post
+        self._cleaner: ThreadPoolExecutor | None = None
 
     def broadcast(
         self,
@@ -563,15 +568,44 @@ class FastBroadcaster:
                     len(outcome.failed),
                     next(iter(outcome.failed.items())),
                 )
-            for connection_id in outcome.gone:
-                result.gone.append(connection_id)
-                try:
-                    self.on_gone(connection_id)
-                except Exception:
-                    log.warning("cleanup of gone connection %s failed", connection_id, exc_info=True)
+            result.gone.extend(outcome.gone)
+        self._clean_up(result.gone, deadline)
         result.duration_ms = (time.perf_counter() - started) * 1000
         return result
 
+    def _clean_up(self, gone: list[str], deadline: float | None) -> None:
+        """Run ``on_gone`` for each gone id, :data:`CLEANUP_WORKERS` at a time, until ``deadline``.
+
+        A failed cleanup is logged, never raised; one not finished by the deadline is left
+        running or, not started, dropped: the rows' TTL (or the next 410) removes them.
+        """
+        if not gone:
+            return
+        from concurrent.futures import ThreadPoolExecutor, wait  # noqa: PLC0415 - only when rows are stale
+
+        if self._cleaner is None:
+            self._cleaner = ThreadPoolExecutor(max_workers=CLEANUP_WORKERS, thread_name_prefix="gone-cleanup")
+        futures = [self._cleaner.submit(self._clean_one, connection_id) for connection_id in gone]
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        _, pending = wait(futures, timeout=left)
+        if pending:
+            dropped = sum(1 for future in pending if future.cancel())
+            log.warning(
+                "fan-out deadline reached with %d gone-connection cleanups unfinished (%d not started); "
+                "their rows expire by TTL",
+                len(pending),
+                dropped,
+            )
+
+    def _clean_one(self, connection_id: str) -> None:
+        try:
+            self.on_gone(connection_id)
+        except Exception:
+            log.warning("cleanup of gone connection %s failed", connection_id, exc_info=True)
+
     def close(self) -> None:
-        """Release this thread's pooled session and loop."""
+        """Release this thread's pooled session and loop, and the cleanup threads."""
         close()
+        if self._cleaner is not None:
+            self._cleaner.shutdown(wait=True)
+            self._cleaner = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -143,3 +144,52 @@ def test_the_per_attempt_timeout_is_a_few_seconds() -> None:
     from lambdacast.fastpost import ATTEMPT_TIMEOUT_S
 
     assert 3.0 <= ATTEMPT_TIMEOUT_S <= 5.0
+
+
+def test_gone_connections_are_cleaned_up_concurrently_not_one_after_another(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN three stale subscribers whose cleanups each wait until all three have started
+    # (run one after another, the first would wait for the others forever: the barrier breaks)
+    started = threading.Barrier(3, timeout=10)
+    cleaned: list[str] = []
+
+    def on_gone(connection_id: str) -> None:
+        started.wait()
+        cleaned.append(connection_id)
+
+    broadcaster = FastBroadcaster(
+        management_api.endpoint, concurrency=4, on_gone=on_gone, region=REGION, credentials=CREDENTIALS
+    )
+    try:
+        # WHEN a broadcast finds them gone
+        result = broadcaster.broadcast([["gone-a", "gone-b", "live"], ["gone-c"]], FRAME)
+    finally:
+        broadcaster.close()
+    # THEN all three cleanups ran side by side and completed, and the live one was delivered
+    assert sorted(cleaned) == ["gone-a", "gone-b", "gone-c"]
+    assert sorted(result.gone) == ["gone-a", "gone-b", "gone-c"]
+    assert result.delivered == 1
+
+
+def test_cleanups_unfinished_at_the_deadline_are_left_to_the_ttl_and_never_raised(
+    management_api: FakeManagementApi, no_sleep: RecordingSleep
+) -> None:
+    # GIVEN a stale subscriber whose cleanup blocks until released
+    release = threading.Event()
+    broadcaster = FastBroadcaster(
+        management_api.endpoint,
+        concurrency=4,
+        on_gone=lambda _cid: release.wait(10),
+        region=REGION,
+        credentials=CREDENTIALS,
+    )
+    try:
+        # WHEN the broadcast's deadline passes while that cleanup is still running
+        result = broadcaster.broadcast([["gone-a", "live"]], FRAME, deadline=time.monotonic() + 2.0)
+        # THEN the broadcast returns its result anyway (the cleanup is not waited for)
+        assert not release.is_set()
+        assert (result.gone, result.delivered) == (["gone-a"], 1)
+    finally:
+        release.set()
+        broadcaster.close()
