@@ -27,15 +27,22 @@ from lambdacast_local.events import (
     new_id,
     now_ms,
 )
-from lambdacast_local.lambda_pool import LambdaService
-from lambdacast_local.model import WebSocketApi
+from lambdacast_local.frames import MAX_FRAME_BYTES, GatewayWebSocketResponse
+from lambdacast_local.lambda_pool import Invocation, LambdaService
+from lambdacast_local.model import Route, WebSocketApi
 from lambdacast_local.routing import select_route
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
 _LOG = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 128 * 1024
 GOING_AWAY = 1001
+NO_STATUS = 1005
+NO_STATUS_REASON = "Client-side close frame status not set"
+"""What API Gateway reports in ``$disconnect`` for a close frame without a status code."""
+INTEGRATION_TIMEOUT_S = 29.0
+"""API Gateway's integration timeout (the route integration's ``TimeoutInMillis`` may lower it)."""
 _HOP_HEADERS = {"connection", "upgrade"}
+TIMED_OUT = "Endpoint request timed out"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class GatewaySettings:
     """Verify SigV4 on ``AWS_IAM`` routes (``False``: the documented local bypass)."""
     iam_secrets: Mapping[str, str] = field(default_factory=lambda: {FAKE_ACCESS_KEY: FAKE_SECRET_KEY})
     """Access key id -> secret key of the credentials SigV4 can be verified with."""
+    integration_timeout_s: float = INTEGRATION_TIMEOUT_S
+    """API Gateway stops waiting for an integration after this long (the function keeps running)."""
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    """A received frame over this many bytes closes the connection with 1009."""
 
 
 @dataclass(eq=False)
@@ -89,12 +100,39 @@ class Gateway:
         self.simulated: dict[str, LiveConnection] = {}
         """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
+        self._detached: set[asyncio.Task[Any]] = set()
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the WebSocket endpoint at ``/`` and ``/{stage}``."""
-        app.router.add_get("/", self.handle)
+        """Register the WebSocket endpoint at ``/{stage}`` (AWS has no stageless URL)."""
         app.router.add_get(f"/{self.api.stage}", self.handle)
         app.router.add_get(f"/{self.api.stage}/", self.handle)
+
+    @staticmethod
+    def add_fallback(app: web.Application) -> None:
+        """Answer every other path 403 ``Forbidden``, as execute-api hosts do (register it last)."""
+
+        async def forbidden(_: web.Request) -> web.Response:
+            return _json_response(403, {"message": "Forbidden"})
+
+        app.router.add_route("*", "/{path:.*}", forbidden)
+
+    async def _invoke(self, route: Route, event: dict[str, Any], label: str) -> Invocation | None:
+        """Invoke a route's function as API Gateway does: ``None`` when the integration timed out.
+
+        The invocation itself goes on (Lambda is not told that API Gateway stopped waiting).
+        """
+        assert route.function is not None
+        cap = self.settings.integration_timeout_s
+        if route.timeout_ms is not None:
+            cap = min(cap, route.timeout_ms / 1000)
+        task = asyncio.get_running_loop().create_task(self.lambdas.invoke(route.function, event, label))
+        self._detached.add(task)  # not awaited at shutdown: closing the workers ends a timed-out one
+        task.add_done_callback(self._detached.discard)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), cap)
+        except TimeoutError:
+            _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
+            return None
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -126,8 +164,12 @@ class Gateway:
             refusal, protocol = await self._authorize_and_connect(live, request)
             if refusal is not None:
                 return refusal
-            ws = web.WebSocketResponse(
-                protocols=(protocol,) if protocol else (), max_msg_size=MAX_MESSAGE_BYTES, autoping=True
+            ws = GatewayWebSocketResponse(
+                protocols=(protocol,) if protocol else (),
+                max_msg_size=MAX_MESSAGE_BYTES,
+                max_frame_size=self.settings.max_frame_bytes,
+                autoping=True,
+                compress=False,  # API Gateway negotiates no permessage-deflate
             )
             offered = {p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")}
             if protocol and protocol not in offered:
@@ -182,18 +224,20 @@ class Gateway:
             decision = (
                 authorizer.decide(outcome.result, event["methodArn"], int(outcome.duration_ms))
                 if outcome.ok
-                else authorizer.Decision(500)
+                else authorizer.failed(outcome.error)
             )
             if decision.status != 200:
-                messages = {403: "Forbidden", 500: "Internal server error"}
+                messages = {401: "Unauthorized", 403: "Forbidden", 500: "Internal server error"}
                 return _json_response(decision.status, {"message": messages.get(decision.status, "")}), None
             live.info.authorizer = decision.context
         if route.function is None:
             return None, None
-        outcome = await self.lambdas.invoke(route.function, connect_event(self.stage, live.info), "$connect")
-        if not outcome.ok:
+        connected = await self._invoke(route, connect_event(self.stage, live.info), "$connect")
+        if connected is None:
+            return _json_response(504, {"message": TIMED_OUT}), None
+        if not connected.ok:
             return _json_response(500, {"message": "Internal server error"}), None
-        result = outcome.result if isinstance(outcome.result, dict) else {}
+        result = connected.result if isinstance(connected.result, dict) else {}
         try:
             status = int(result.get("statusCode", 200))
         except (TypeError, ValueError):
@@ -230,6 +274,8 @@ class Gateway:
                 if live.close_code is None:
                     live.close_code = ws.close_code if ws.close_code is not None else 1006
                     live.close_reason = message.extra if isinstance(message.extra, str) else ""
+                    if live.close_code == 0:  # a close frame without a status code
+                        live.close_code, live.close_reason = NO_STATUS, NO_STATUS_REASON
                 break
         live.open = False
         if not ws.closed:
@@ -262,7 +308,10 @@ class Gateway:
         if route.function is None:
             return
         event = message_event(self.stage, live.info, route_key, data)
-        outcome = await self.lambdas.invoke(route.function, event, route_key)
+        outcome = await self._invoke(route, event, route_key)
+        if outcome is None:
+            await self.send(live, _error_frame(TIMED_OUT, live, event["requestContext"]["requestId"]))
+            return
         if not outcome.ok:
             await self.send(
                 live, _error_frame("Internal server error", live, event["requestContext"]["requestId"])

@@ -56,6 +56,8 @@ class Route:
     has_route_response: bool = False
     iam: bool = False
     """``AuthorizationType: AWS_IAM`` (``$connect`` only): the handshake must be SigV4-signed."""
+    timeout_ms: int | None = None
+    """The integration's ``TimeoutInMillis`` (API Gateway's cap is 29 s whatever the function's Timeout)."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,9 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
                 f"Resource {lid}: AuthorizationType {props.get('AuthorizationType')} is unsupported on {key}."
             )
         iam = props.get("AuthorizationType") == "AWS_IAM"
-        routes[key] = Route(key, function, authorizer, key in with_response, iam)
+        timeout = resolver.resolve_property(int_lid, "TimeoutInMillis", int_props.get("TimeoutInMillis"))
+        timeout_ms = int(timeout) if timeout is not None else None
+        routes[key] = Route(key, function, authorizer, key in with_response, iam, timeout_ms)
 
     stages = [
         str(resolver.resolve_property(lid, "StageName", props.get("StageName")))

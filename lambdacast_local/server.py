@@ -63,6 +63,8 @@ class Options:
     region: str = "us-east-1"
     dev_token_parameter: str | None = None
     """Serve the local-only token minter, its secret stored as this SSM parameter (``--dev-tokens``)."""
+    integration_timeout_s: float = 29.0
+    """API Gateway's integration timeout (a test may shorten it)."""
 
 
 def load_app(
@@ -188,7 +190,11 @@ class Emulator:
                 api_id=model.api.api_id, stage=model.api.stage, domain_name=local_host, region=model.region
             )
             settings = GatewaySettings(
-                opts.idle_timeout_s, opts.max_duration_s, opts.management_latency_ms, iam_auth=opts.iam_auth
+                opts.idle_timeout_s,
+                opts.max_duration_s,
+                opts.management_latency_ms,
+                iam_auth=opts.iam_auth,
+                integration_timeout_s=opts.integration_timeout_s,
             )
             self.gateway = Gateway(model.api, self.lambdas, stage, settings)
             app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -196,6 +202,7 @@ class Emulator:
             ManagementApi(self.gateway).add_routes(app)
             if self.dev_tokens is not None:
                 self.dev_tokens.add_routes(app)
+            self.gateway.add_fallback(app)
             runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             self._runners.append(runner)

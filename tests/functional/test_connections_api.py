@@ -116,12 +116,13 @@ def test_post_to_closed_connection_is_410_gone(lambdacast):
     assert error.value.response["Error"]["Code"] == "GoneException"
 
 
-def test_post_before_connect_finished_is_410_gone(lambdacast):
-    # GIVEN a handshake whose $connect is still running (it sleeps 1 s)
+def test_post_before_connect_finished_is_410_gone(lambdacast, tmp_path):
+    # GIVEN a handshake whose $connect blocks until the test creates a file
+    release = tmp_path / "release-connect"
     opened = threading.Event()
 
     def slow_client() -> None:
-        with connect(f"{lambdacast.ws_url}?sleep=1", open_timeout=15):
+        with connect(f"{lambdacast.ws_url}?wait_for={release}", open_timeout=40):
             opened.set()
 
     thread = threading.Thread(target=slow_client)
@@ -132,8 +133,10 @@ def test_post_before_connect_finished_is_410_gone(lambdacast):
     # WHEN a backend posts to it
     with pytest.raises(ClientError) as error:
         management(lambdacast.management_url).post_to_connection(ConnectionId=pending, Data=b"x")
-    thread.join()
-    # THEN GoneException, and the handshake itself still completed
+    assert not opened.is_set()  # the post really happened while $connect was still running
+    release.touch()
+    thread.join(40)
+    # THEN GoneException, and the handshake itself still completed once $connect returned
     assert error.value.response["Error"]["Code"] == "GoneException"
     assert opened.is_set()
 

@@ -37,10 +37,14 @@ def test_message_is_echoed_through_management_endpoint_from_template_env(lambdac
 def test_handler_error_sends_internal_server_error_frame(lambdacast):
     # GIVEN a connected client
     with connect(lambdacast.ws_url) as ws:
+        ws.send("whoami")
+        my_id = ws.recv(timeout=10)
         # WHEN the handler raises
         ws.send("crash")
         frame = json.loads(ws.recv(timeout=10))
-    # THEN API Gateway's error frame arrives, naming the connection and request
+    # THEN API Gateway's error frame arrives, naming this connection and the failed invocation's request
     assert frame["message"] == "Internal server error"
-    assert len(frame["connectionId"]) == 16
+    assert frame["connectionId"] == my_id
+    crashed = [i for i in lambdacast.invocations if i.connection_id == my_id and i.status == "error"]
     assert len(frame["requestId"]) == 16
+    assert len(crashed) == 1

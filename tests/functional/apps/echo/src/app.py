@@ -21,6 +21,10 @@ def connect(event, context):
         return {"statusCode": int(query["refuse"]), "body": "refused"}
     if query.get("sleep"):
         time.sleep(float(query["sleep"]))
+    if query.get("wait_for"):  # block until the test creates this file (bounded: never hang a worker)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(query["wait_for"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
     if query.get("crash"):
         raise RuntimeError("connect crashed")
     headers = {}
