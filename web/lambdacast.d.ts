@@ -92,7 +92,11 @@ export interface ConnectOptions {
   reorderWindow?: number;
   /** Messages held per channel before a gap is given up (default 100). */
   reorderMaxBuffered?: number;
-  /** Largest frame the client will send (default 131072, API Gateway's limit). */
+  /**
+   * Largest frame the client will send (default 32768, API Gateway's frame quota: a browser sends each message
+   * as one frame and a bigger frame gets the socket closed with 1009). Bigger requests reject with `too_large`
+   * without touching the socket.
+   */
   maxFrameBytes?: number;
   /**
    * One publish in flight per channel (default true): API Gateway runs frames concurrently, so pipelined

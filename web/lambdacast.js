@@ -20,7 +20,9 @@ export const DEFAULTS = Object.freeze({
   maxQueue: 100, // publishes waiting for a connection; beyond -> 'queue_full'
   reorderWindow: 1_000, // ms an out-of-order message waits for the ones before it
   reorderMaxBuffered: 100, // messages held per channel before giving up on a gap
-  maxFrameBytes: 128 * 1024, // API Gateway's hard message limit; bigger frames would kill the socket
+  // API Gateway's frame quota. A browser sends each message as one frame, and API Gateway closes the socket
+  // (1009) on a frame over 32 KB, so nothing bigger may ever be sent.
+  maxFrameBytes: 32 * 1024,
   orderedPublish: true, // one publish in flight per channel, so a client's own messages keep their order
   recover: true, // resubscribe with `since` so the server replays what was missed while offline
   recoverLimit: 500, // when the replay is refused (gap > 100), fetch at most this many with `history`
@@ -400,7 +402,7 @@ export class Client {
       return Promise.reject(
         new LambdacastError(
           "too_large",
-          `the publish frame is ${size} bytes; the WebSocket message limit is ${this.options.maxFrameBytes}`,
+          `the publish frame is ${size} bytes; API Gateway's frame limit is ${this.options.maxFrameBytes}`,
           { channel },
         ),
       );
@@ -773,6 +775,19 @@ export class Client {
         );
         return;
       }
+      const text = JSON.stringify({ ...frame, id: String(this._nextId + 1) });
+      const size = new TextEncoder().encode(text).length;
+      if (size > this.options.maxFrameBytes) {
+        // Sending it would get the socket closed (1009) by API Gateway: refuse it here, the socket untouched.
+        reject(
+          new LambdacastError(
+            "too_large",
+            `the ${frame.action} frame is ${size} bytes; API Gateway's frame limit is ${this.options.maxFrameBytes}`,
+            { action: frame.action, channel: frame.channel },
+          ),
+        );
+        return;
+      }
       this._nextId += 1;
       const id = String(this._nextId);
       const timer = this._setTimeout(() => {
@@ -786,7 +801,7 @@ export class Client {
       }, timeout);
       this._pending.set(id, { resolve, reject, timer, action: frame.action, channel: frame.channel });
       try {
-        this._ws.send(JSON.stringify({ ...frame, id }));
+        this._ws.send(text);
       } catch (err) {
         this._clearTimeout(timer);
         this._pending.delete(id);

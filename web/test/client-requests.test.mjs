@@ -50,20 +50,20 @@ test("a publish refused by the server rejects with the server's code and message
   const t = await setup();
   t.client.subscribe("lobby", () => {});
   const ws = await openSession(t);
-  // WHEN the server answers the publish with a too_large error
-  const publish = t.client.publish("lobby", "x".repeat(40000));
+  // WHEN the server answers the publish (over MaxDataBytes, under the 32 KB frame quota) with too_large
+  const publish = t.client.publish("lobby", "x".repeat(31000));
   await settle();
   ws.reply(ws.lastSent("publish"), {
     type: "error",
     code: "too_large",
-    message: "data is 40002 bytes; the limit is 32768",
+    message: "data is 31002 bytes; the limit is 30720",
   });
   // THEN the promise rejects with a LambdacastError carrying that code
   await assert.rejects(publish, (err) => {
     assert.ok(err instanceof LambdacastError);
     assert.equal(err.code, "too_large");
     assert.equal(err.fromServer, true);
-    assert.match(err.message, /limit is 32768/);
+    assert.match(err.message, /limit is 30720/);
     return true;
   });
 });
@@ -193,4 +193,49 @@ test("request() refuses a frame with its own id, and rejects while no session is
   await assert.rejects(t.client.request({ action: "ping" }), { code: "connection_lost" });
   const ws = await openSession(t);
   assert.equal(ws.lastSent("ping"), undefined);
+});
+
+test("a publish whose frame would exceed API Gateway's 32 KB frame quota is refused locally; the socket stays open", async () => {
+  // GIVEN an open client (API Gateway closes a socket with 1009 on any frame over 32 KB; browsers never fragment)
+  const t = await setup();
+  const ws = await openSession(t);
+  const sentBefore = ws.sent.length;
+  // WHEN it publishes data whose frame is just over 32 KB (the data alone is under 128 KB)
+  const err = await t.client.publish("lobby", "x".repeat(32 * 1024)).catch((e) => e);
+  // THEN it rejects with too_large naming the 32 KB limit, nothing was sent and the socket is untouched
+  assert.ok(err instanceof LambdacastError);
+  assert.equal(err.code, "too_large");
+  assert.match(err.message, /32768/);
+  assert.equal(ws.sent.length, sentBefore);
+  assert.equal(ws.closedWith, null);
+  assert.equal(ws.readyState, 1);
+  assert.equal(t.client.state, "open");
+});
+
+test("a publish of the largest data the server accepts (MaxDataBytes 30720) fits in one frame and is sent", async () => {
+  // GIVEN an open client
+  const t = await setup();
+  const ws = await openSession(t);
+  // WHEN it publishes 30720 bytes of serialized data (a 30718-character string plus its quotes)
+  const pending = t.client.publish("lobby", "y".repeat(30718));
+  await settle();
+  // THEN the frame went out
+  const frame = ws.lastSent("publish");
+  assert.equal(JSON.stringify(frame.data).length, 30720);
+  assert.ok(new TextEncoder().encode(JSON.stringify(frame)).length <= 32 * 1024);
+  ws.reply(frame, { type: "ack", channel: "lobby", seq: 1, delivered: 0 });
+  assert.equal((await pending).seq, 1);
+});
+
+test("any request frame over maxFrameBytes is refused with too_large before reaching the socket", async () => {
+  // GIVEN an open client whose frame limit is lowered to 40 bytes
+  const t = await setup({ client: { maxFrameBytes: 40 } });
+  const ws = await openSession(t);
+  const sentBefore = ws.sent.length;
+  // WHEN it asks for a history page (a frame of more than 40 bytes)
+  const err = await t.client.history("a-rather-long-channel-name-for-this-test").catch((e) => e);
+  // THEN the request rejects with too_large and nothing was sent
+  assert.equal(err.code, "too_large");
+  assert.equal(ws.sent.length, sentBefore);
+  assert.equal(ws.readyState, 1);
 });
