@@ -1,19 +1,13 @@
 """Sign-in and presence in the demo, in Chromium, against ``lambdacast local`` with ``AuthMode=optional``.
 
-The HS256 secret is seeded into the emulator's embedded SSM, where the authorizer reads it as a deployed
-stack does. The demo's sign-in box posts to the dev token minter (``POST /_lambdacast/dev-token``): the
-emulator's own when it has one (``Options.dev_token_parameter``, ``lambdacast local --dev-tokens NAME``,
-which creates the secret itself); on an emulator without it the test answers that request itself
-through Playwright's routing, with a token minted by PyJWT under the same secret and the same contract
-(claims sub, name, channels ["*"], exp in 1 h), so the demo, the client and the backend are all real.
+The emulator's dev token minter (``Options.dev_token_parameter``, ``lambdacast local --dev-tokens NAME``)
+creates the HS256 secret in its embedded SSM, where the authorizer reads it as a deployed stack does, and
+answers the demo's sign-in box (``POST /_lambdacast/dev-token``): the demo, the client, the minter and the
+backend are all real. An emulator without the minter fails these tests (nothing stands in for it).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,56 +18,13 @@ from demo_page import DemoPage
 pytestmark = pytest.mark.browser
 
 SECRET_NAME = "/lambdacast/browser-tests/auth-secret"
-SECRET = f"browser-test-secret-{uuid.uuid4().hex}"
-
-
-def _emulator_fields() -> set[str]:
-    from lambdacast_local.server import Options
-
-    return {field.name for field in dataclasses.fields(Options)}
-
-
-EMULATOR_MINTS = "dev_token_parameter" in _emulator_fields()
 
 
 @pytest.fixture(scope="module")
 def lambdacast_options() -> dict[str, Any]:
-    """AuthMode optional, the HS256 secret in the embedded SSM, and the emulator's dev token minter if any."""
-    if "ssm_parameters" not in _emulator_fields():
-        pytest.skip(
-            "SIGN-IN/PRESENCE BROWSER TESTS NOT RUN: lambdacast_local.server.Options has no ssm_parameters, "
-            "so the emulator cannot hold the HS256 secret AuthMode=optional reads."
-        )
+    """AuthMode optional, and the emulator's dev token minter holding the HS256 secret in its embedded SSM."""
     overrides = {"AuthMode": "optional", "AuthSecretParameterName": SECRET_NAME}
-    if EMULATOR_MINTS:
-        return {"parameter_overrides": overrides, "dev_token_parameter": SECRET_NAME}
-    return {"parameter_overrides": overrides, "ssm_parameters": {SECRET_NAME: SECRET}}
-
-
-def _answer_dev_token_requests(demo: DemoPage) -> None:
-    """Stand in for the emulator's minter (the same contract) while lambdacast local has none."""
-    import jwt
-
-    def mint(route: Any) -> None:
-        if route.request.method != "POST":
-            route.fulfill(status=204, headers=_CORS)
-            return
-        name = json.loads(route.request.post_data or "{}")["name"]
-        user_id = f"user-{hashlib.sha256(name.encode()).hexdigest()[:8]}"  # one name, one user
-        expires = int(time.time()) + 3600
-        claims = {"sub": user_id, "name": name, "channels": ["*"], "exp": expires}
-        token = jwt.encode(claims, SECRET, algorithm="HS256")
-        body = {"token": token, "userId": user_id, "expiresAt": expires}
-        route.fulfill(status=200, json=body, headers=_CORS)
-
-    demo.page.route("**/_lambdacast/dev-token", mint)
-
-
-_CORS = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": "POST",
-    "access-control-allow-headers": "content-type",
-}
+    return {"parameter_overrides": overrides, "dev_token_parameter": SECRET_NAME}
 
 
 def _signed_in(open_demo: Callable[..., DemoPage], ws_url: str, channel: str, name: str) -> DemoPage:
@@ -81,8 +32,6 @@ def _signed_in(open_demo: Callable[..., DemoPage], ws_url: str, channel: str, na
     from playwright.sync_api import expect
 
     demo = open_demo(ws=ws_url, channel=channel, name=name)
-    if not EMULATOR_MINTS:
-        _answer_dev_token_requests(demo)
     expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
     demo.page.click("#sign-in")
     expect(demo.page.locator("#auth-status")).to_have_attribute("data-signed-in", "true")
@@ -129,8 +78,6 @@ def test_a_signed_in_page_may_use_the_private_channel_an_anonymous_one_is_refuse
 
     channel = f"private-{uuid.uuid4().hex[:10]}"
     anonymous = open_demo(ws=lambdacast.ws_url, channel=channel, name="anon")
-    if not EMULATOR_MINTS:
-        _answer_dev_token_requests(anonymous)
     expect(anonymous.page.locator("#messages li.system.error")).to_contain_text("forbidden")
 
     # WHEN it signs in (the dev token grants every channel)

@@ -129,22 +129,47 @@ def test_a_page_keeps_receiving_after_the_server_force_closes_its_socket(
 def test_an_oversized_publish_shows_the_servers_too_large_error(
     open_demo: Callable[..., DemoPage], lambdacast: Any
 ) -> None:
-    # GIVEN a tab in a channel (the template's MaxDataBytes is 32768)
+    # GIVEN a tab in a channel (the template's MaxDataBytes is 30720)
     from playwright.sync_api import expect
 
     demo = _open_joined(open_demo, lambdacast.ws_url, _channel(), "big")
 
-    # WHEN it sends a 40,000-character message
-    demo.send("x" * 40_000)
+    # WHEN it sends a 31,000-character message: data over MaxDataBytes, the frame under API Gateway's 32 KB
+    demo.send("x" * 31_000)
 
-    # THEN the page shows the server's too_large error and the message is not in the channel
+    # THEN the page shows the SERVER's too_large error and the message is not in the channel
     error = demo.page.locator("#send-error")
     expect(error).to_have_attribute("data-code", "too_large")
-    expect(error).to_contain_text("the limit is 32768 bytes")
+    expect(error).to_contain_text("the limit is 30720 bytes")
     assert demo.message_texts() == []
     # AND the connection is still usable
     demo.send("small enough")
     _expect_texts(demo, ["small enough"])
+
+
+def test_a_publish_over_the_32_kb_frame_quota_is_refused_by_the_client_and_the_socket_stays_open(
+    open_demo: Callable[..., DemoPage], lambdacast: Any
+) -> None:
+    # GIVEN a tab in a channel, and what the server has been asked by its connection so far
+    from playwright.sync_api import expect
+
+    demo = _open_joined(open_demo, lambdacast.ws_url, _channel(), "huge")
+    connection_id = demo.connection_id()
+    before = [i for i in lambdacast.invocations if i.connection_id == connection_id]
+
+    # WHEN it sends a 40,000-character message (one frame over 32 KB: API Gateway would close with 1009)
+    demo.send("x" * 40_000)
+
+    # THEN the client refuses it itself: too_large naming the frame limit, nothing reached the server
+    error = demo.page.locator("#send-error")
+    expect(error).to_have_attribute("data-code", "too_large")
+    expect(error).to_contain_text("frame limit is 32768")
+    after = [i for i in lambdacast.invocations if i.connection_id == connection_id]
+    assert after == before
+    # AND the same socket is still open and usable
+    demo.send("still here")
+    _expect_texts(demo, ["still here"])
+    assert demo.connection_id() == connection_id
 
 
 def _closed_port() -> int:
