@@ -988,7 +988,9 @@ export class Client {
         if (page.length === 0) break;
         pages.unshift(page);
         before = page[0].seq;
-        if (page.length < limit) break; // the history has nothing older (expired or never stored)
+        // A short page means the history has nothing older (expired or never stored), unless the
+        // server cut the page to fit one post and says there is `more`.
+        if (page.length < limit && reply.more !== true) break;
       }
     } catch (err) {
       if (!err.fromServer) throw err; // the connection went: the next reconnect recovers again

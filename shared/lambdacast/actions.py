@@ -24,15 +24,14 @@ from lambdacast.protocol import (
     Subscribe,
     Unsubscribe,
     ack_frame,
-    history_frame,
     member_frame,
     pong_frame,
-    presence_frame,
     subscribed_frame,
     unsubscribed_frame,
     welcome_frame,
 )
 from lambdacast.publishing import publish_message
+from lambdacast.reply_bounds import bounded_history, bounded_presence
 from lambdacast.router import Context, Router
 
 router: Final = Router()
@@ -210,14 +209,18 @@ def presence(request: Presence, ctx: Context) -> str:
             frame_id=request.id,
         )
     members = PresenceStore(ctx.store).members(request.channel, now_epoch=ctx.now_epoch)
-    return presence_frame(request.id, channel=request.channel, members=[m.as_json() for m in members])
+    return bounded_presence(request.id, channel=request.channel, members=[m.as_json() for m in members])
 
 
 @router.route(History)
 def history(request: History, ctx: Context) -> str:
-    """Return up to ``limit`` stored messages before ``before``, in ``seq`` order."""
+    """Return up to ``limit`` stored messages before ``before``, in ``seq`` order.
+
+    A reply that would exceed API Gateway's post limit keeps the newest messages and says
+    ``"more": true`` with the ``before`` of the next page (:mod:`lambdacast.reply_bounds`).
+    """
     _authorize(request.channel, ctx, request.id)
     messages = HistoryStore(ctx.store).page(
         request.channel, limit=request.limit, before=request.before, now_epoch=ctx.now_epoch
     )
-    return history_frame(request.id, channel=request.channel, messages_json=[m.frame for m in messages])
+    return bounded_history(request.id, channel=request.channel, messages=messages)

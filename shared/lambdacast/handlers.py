@@ -6,6 +6,7 @@ container by :func:`get_runtime`; tests replace that function to inject fakes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from functools import cache
@@ -20,7 +21,7 @@ from lambdacast.actions import router
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings, get_settings
 from lambdacast.departures import Departures, announce
-from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, ErrorCode
+from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, DeliveryFailed, ErrorCode
 from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport, deadline_for
 from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
@@ -256,9 +257,26 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return OK
 
 
+#: API Gateway's limit on one ``@connections`` post (a bigger one is refused with 413).
+POST_LIMIT_BYTES = 128 * 1024
+
+
 def _reply(transport: Transport, connection_id: str, frame: str) -> None:
+    data = frame.encode()
+    if len(data) > POST_LIMIT_BYTES:  # never sent: answer with a small error instead of silence
+        obs.logger.error("reply too large to post", extra={"bytes": len(data)})
+        data = _too_large_reply(frame, len(data)).encode()
     try:
-        transport.post(connection_id, frame.encode())
+        transport.post(connection_id, data)
+    except DeliveryFailed as exc:
+        if not _is_too_large(exc):
+            obs.logger.exception("could not post the reply")
+            return
+        obs.logger.error("the reply was refused as too large (413); posting an error frame instead")
+        try:
+            transport.post(connection_id, _too_large_reply(frame, len(data)).encode())
+        except Exception:
+            obs.logger.exception("could not post the error frame either")
     except ConnectionGone:
         obs.logger.info("caller left before its reply; removing it")
         obs.count(obs.GONE_CONNECTIONS)
@@ -268,3 +286,28 @@ def _reply(transport: Transport, connection_id: str, frame: str) -> None:
             obs.logger.exception("cleanup of the gone caller failed; its items expire by TTL")
     except Exception:
         obs.logger.exception("could not post the reply")
+
+
+def _too_large_reply(frame: str, size: int) -> str:
+    """A small ``too_large`` error frame answering the same ``id`` as ``frame`` (too large to post)."""
+    try:
+        frame_id = json.loads(frame).get("id")
+    except ValueError:
+        frame_id = None
+    return error_frame(
+        frame_id if isinstance(frame_id, str) else None,
+        code=ErrorCode.TOO_LARGE,
+        message=f"The reply ({size} bytes) was larger than a WebSocket post may be; ask for less "
+        '(a smaller history "limit", say).',
+    )
+
+
+def _is_too_large(exc: BaseException) -> bool:
+    """Whether a failed post was refused with HTTP 413 (payload too large)."""
+    cause = exc.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return "413" in str(exc) or "PayloadTooLarge" in str(exc)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = response.get("Error", {}).get("Code", "")
+    return bool(status == 413 or code == "PayloadTooLargeException")

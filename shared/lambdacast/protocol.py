@@ -22,6 +22,7 @@ from lambdacast.errors import (
 )
 
 __all__ = [
+    "MAX_REPLY_BYTES",
     "PROTOCOL_VERSION",
     "ErrorCode",
     "Hello",
@@ -57,6 +58,9 @@ MAX_SEQ: Final = 2**53 - 1
 MAX_HISTORY_LIMIT: Final = 100
 DEFAULT_HISTORY_LIMIT: Final = 50
 ALLOWED_CHANNEL_CHARS: Final = "A-Z a-z 0-9 _ - = @ , . ; :"
+#: The largest reply frame sent, in bytes: API Gateway refuses a post over 128 KB (413), which
+#: would leave the client with no reply at all; the rest is headroom.
+MAX_REPLY_BYTES: Final = 120 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,14 +387,31 @@ def member_frame(kind: str, *, channel: str, user_id: str, info: dict[str, Any])
     return _frame(kind, None, channel=channel, member={"userId": user_id, "info": info})
 
 
-def presence_frame(frame_id: str | None, *, channel: str, members: list[dict[str, Any]]) -> str:
-    """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``."""
-    return _frame("presence", frame_id, channel=channel, members=members)
+def presence_frame(
+    frame_id: str | None, *, channel: str, members: list[dict[str, Any]], count: int | None = None
+) -> str:
+    """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``.
+
+    ``count`` (the channel's member count) is given when ``members`` is only part of them, to
+    keep the reply under :data:`MAX_REPLY_BYTES`: the frame then says ``"truncated": true``.
+    """
+    if count is None:
+        return _frame("presence", frame_id, channel=channel, members=members)
+    return _frame("presence", frame_id, channel=channel, members=members, truncated=True, count=count)
 
 
-def history_frame(frame_id: str | None, *, channel: str, messages_json: list[str]) -> str:
-    """Build the ``history`` reply from stored message frames (already JSON), in ``seq`` order."""
-    head = _frame("history", frame_id, channel=channel)
+def history_frame(
+    frame_id: str | None, *, channel: str, messages_json: list[str], before: int | None = None
+) -> str:
+    """Build the ``history`` reply from stored message frames (already JSON), in ``seq`` order.
+
+    ``before`` is given when older messages were left out to keep the reply under
+    :data:`MAX_REPLY_BYTES`: the frame then says ``"more": true`` and the ``before`` to ask next.
+    """
+    if before is None:
+        head = _frame("history", frame_id, channel=channel)
+    else:
+        head = _frame("history", frame_id, channel=channel, more=True, before=before)
     return f'{head[:-1]},"messages":[{",".join(messages_json)}]}}'
 
 

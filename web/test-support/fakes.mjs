@@ -137,6 +137,7 @@ export class FakeServer {
     this.hold = new Set(); // actions left unanswered (the test answers them with ws.reply)
     this.refuse = new Map(); // channel -> error code for subscribe
     this.requests = []; // every frame served, in order
+    this.maxHistoryPage = Infinity; // messages per history reply before it is cut with `more` (size bound)
   }
 
   /** Someone else publishes: the message is numbered and stored, and posted to nobody. */
@@ -171,7 +172,10 @@ export class FakeServer {
   _history(ws, f) {
     const before = f.before ?? Infinity;
     const older = this._retained(f.channel).filter((m) => m.seq < before);
-    ws.reply(f, { type: "history", channel: f.channel, messages: older.slice(-(f.limit ?? 50)) });
+    const page = older.slice(-(f.limit ?? 50));
+    if (page.length <= this.maxHistoryPage) return ws.reply(f, { type: "history", channel: f.channel, messages: page });
+    const cut = page.slice(-this.maxHistoryPage); // the server keeps the newest that fit one post
+    ws.reply(f, { type: "history", channel: f.channel, more: true, before: cut[0].seq, messages: cut });
   }
 
   /** Answer every unanswered request on `ws` (call after settle()). */

@@ -80,6 +80,23 @@ test("when the server cannot replay (a gap over 100), the client pages back thro
   assert.deepEqual(t.gaps, []);
 });
 
+test("a history page the server cut to fit one post (more: true) is paged on, not taken as the end", async () => {
+  // GIVEN a client that saw lobby 1-2, offline while 150 messages were published, and a server whose
+  // history replies hold at most 30 messages (large messages: the rest would not fit one post)
+  const t = await offlineAfter(2);
+  t.server.published("lobby", 150);
+  t.server.maxHistoryPage = 30;
+  // WHEN it reconnects (recovered: false) and 153 arrives live afterwards
+  const ws = await reconnect(t);
+  ws.receive(messageFrame("lobby", 153));
+  // THEN it kept paging back with before past each short page marked more, and missed nothing
+  assert.deepEqual(
+    t.got,
+    Array.from({ length: 153 }, (_, i) => i + 1),
+  );
+  assert.deepEqual(t.gaps, []);
+});
+
 test("a gap longer than recoverLimit: the newest recoverLimit messages are fetched and the older part is one gap", async () => {
   // GIVEN a client with recoverLimit 120 that saw lobby 1-2, offline while 200 messages were published
   const t = await offlineAfter(2, { client: { recoverLimit: 120 } });
