@@ -180,9 +180,18 @@ def _create_table(client: Any) -> None:
     )
 
 
+def subscription_items(channel: str, connection_id: str, ttl: int) -> list[dict[str, Any]]:
+    """Both sides of one subscription, in the store's item layout (docs/architecture.md)."""
+    expires = {"N": str(ttl)}
+    return [
+        {"pk": {"S": f"CHAN#{channel}"}, "sk": {"S": f"CONN#{connection_id}"}, "ttl": expires},
+        {"pk": {"S": f"CONN#{connection_id}"}, "sk": {"S": f"CHAN#{channel}"}, "ttl": expires},
+    ]
+
+
 def _seed(client: Any, channels: dict[str, list[str]]) -> None:
-    """Connections and subscriptions in the store's item layout (docs/architecture.md), batched."""
-    ttl = {"N": str(int(time.time()) + 7200)}
+    """Connections (``META``, as ``$connect`` writes it) and one subscription each, batched."""
+    ttl = int(time.time()) + 7200
     items: list[dict[str, Any]] = []
     for channel, ids in channels.items():
         for cid in ids:
@@ -191,9 +200,8 @@ def _seed(client: Any, channels: dict[str, list[str]]) -> None:
                 "connectedAt": {"N": "1795626612345"},
                 "sourceIp": {"S": "203.0.113.24"},
             }
-            items.append({"pk": {"S": f"CONN#{cid}"}, "sk": {"S": "META"}, "ttl": ttl, **meta})
-            items.append({"pk": {"S": f"CHAN#{channel}"}, "sk": {"S": f"CONN#{cid}"}, "ttl": ttl})
-            items.append({"pk": {"S": f"CONN#{cid}"}, "sk": {"S": f"CHAN#{channel}"}, "ttl": ttl})
+            items.append({"pk": {"S": f"CONN#{cid}"}, "sk": {"S": "META"}, "ttl": {"N": str(ttl)}, **meta})
+            items += subscription_items(channel, cid, ttl)
     for start in range(0, len(items), 25):
         chunk = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
         if client.batch_write_item(RequestItems={TABLE: chunk}).get("UnprocessedItems"):

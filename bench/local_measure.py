@@ -94,6 +94,17 @@ class LocalEmulator:
     url: str
     lines: list[tuple[float, str]] = field(default_factory=list)
 
+    def banner(self, pattern: str, timeout: float = 10.0) -> str:
+        """The first group of ``pattern`` in the start-up lines (e.g. the embedded AWS endpoint)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for _, text in list(self.lines):
+                match = re.search(pattern, text)
+                if match:
+                    return match.group(1)
+            time.sleep(0.05)
+        raise RuntimeError(f"lambdacast local never printed {pattern!r}")
+
     def invocations(self, since: float = 0.0, label: str | None = None) -> list[Invocation]:
         """Invocation lines read after ``since`` (monotonic), optionally of one route label."""
         found: list[Invocation] = []
@@ -160,15 +171,28 @@ def running(template: Path, extra: Sequence[str] = ()) -> Iterator[LocalEmulator
                 process.wait()
 
 
-def stop(emulator: LocalEmulator, timeout: float = 300.0) -> Shutdown:
-    """Ctrl-C the emulator, wait for it, and list the workers still alive afterwards."""
+def stop(emulator: LocalEmulator, timeout: float = 300.0, *, force_after: float | None = None) -> Shutdown:
+    """Ctrl-C the emulator, wait for it, and list the workers still alive afterwards.
+
+    ``force_after`` seconds after the first Ctrl-C, a second one makes it exit at once (its workers
+    exit when their stdin closes): for runs that do not measure the shutdown.
+    """
     workers = children(emulator.process.pid)
     started = time.perf_counter()
     emulator.process.send_signal(signal.SIGINT)
     try:
+        if force_after is not None:
+            try:
+                emulator.process.wait(force_after)
+            except subprocess.TimeoutExpired:
+                emulator.process.send_signal(signal.SIGINT)
         code: int | None = emulator.process.wait(timeout)
     except subprocess.TimeoutExpired:
         code = None
+    if force_after is not None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+            time.sleep(0.1)
     left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     return Shutdown(code, time.perf_counter() - started, left)
 

@@ -63,5 +63,4 @@ def emulator_from_json(data: dict[str, Any]) -> emulator_bench.EmulatorResults:
         shutdown=local_measure.Shutdown(**data["shutdown"]) if data.get("shutdown") else None,
         fanout=[emulator_bench.Fanout(**f) for f in data["fanout"]],
         fanout_latency_ms=data.get("fanout_latency_ms", 0.0),
-        subscribe_retries=data.get("subscribe_retries", 0),
     )
