@@ -1,8 +1,9 @@
 """The protocol actions, registered on :data:`router`.
 
 Order of checks for every channel action: the frame is parsed and length-checked
-(:mod:`lambdacast.protocol`), the channel is authorized (:func:`_authorize`, pure), a publish is
-rate-limited (in memory); only then is DynamoDB touched.
+(:mod:`lambdacast.protocol`), the channel is authorized (:func:`_authorize`, pure), the action is
+rate-limited (in memory: a publish against the publish budget, the others against
+:func:`_limit_action`'s); only then is DynamoDB touched.
 """
 
 from __future__ import annotations
@@ -60,6 +61,25 @@ def _authorize(channel: str, ctx: Context, frame_id: str | None) -> Identity:
     return identity
 
 
+def _limit_action(action: str, ctx: Context, frame_id: str | None) -> None:
+    """Take a token of the caller's budget for actions that touch DynamoDB (other than publish).
+
+    Raises:
+        RateLimited: The budget is spent; nothing was read or written.
+    """
+    limiter = ctx.action_limiter
+    connection_id = ctx.caller.connection_id
+    if limiter is None or limiter.allow(connection_id, ctx.clock()):
+        return
+    obs.count(obs.RATE_LIMITED)
+    raise RateLimited(
+        f"This connection may send {limiter.rate:g} subscribe, unsubscribe, history and presence "
+        f"frames per second (bursts of {limiter.burst}); wait {limiter.retry_after_ms(connection_id)} ms "
+        f"before sending {action} again.",
+        frame_id=frame_id,
+    )
+
+
 def _announce(changes: list[Change], ctx: Context) -> None:
     """Post membership changes (and departures queued by fan-outs); best-effort, never raises.
 
@@ -99,6 +119,7 @@ def subscribe(request: Subscribe, ctx: Context) -> str:
     transaction and announces ``member_joined`` for the user's first connection.
     """
     identity = _authorize(request.channel, ctx, request.id)
+    _limit_action("subscribe", ctx, request.id)
     caller = ctx.caller
     if channel_kind(request.channel) is ChannelKind.PRESENCE and identity.user_id is not None:
         change = PresenceStore(ctx.store).subscribe(
@@ -155,6 +176,7 @@ def _replay(channel: str, since: int, upto: int, ctx: Context) -> bool:
 @router.route(Unsubscribe)
 def unsubscribe(request: Unsubscribe, ctx: Context) -> str:
     """Unsubscribe (idempotent); a presence channel announces ``member_left`` for the last tab."""
+    _limit_action("unsubscribe", ctx, request.id)
     user_id = _identity(ctx).user_id
     if channel_kind(request.channel) is ChannelKind.PRESENCE and user_id is not None:
         change = PresenceStore(ctx.store).unsubscribe(ctx.caller.connection_id, request.channel, user_id)
@@ -208,6 +230,7 @@ def presence(request: Presence, ctx: Context) -> str:
             f'"presence" works on presence- channels only; {request.channel!r} is not one.',
             frame_id=request.id,
         )
+    _limit_action("presence", ctx, request.id)
     members = PresenceStore(ctx.store).members(request.channel, now_epoch=ctx.now_epoch)
     return bounded_presence(request.id, channel=request.channel, members=[m.as_json() for m in members])
 
@@ -220,6 +243,7 @@ def history(request: History, ctx: Context) -> str:
     ``"more": true`` with the ``before`` of the next page (:mod:`lambdacast.reply_bounds`).
     """
     _authorize(request.channel, ctx, request.id)
+    _limit_action("history", ctx, request.id)
     messages = HistoryStore(ctx.store).page(
         request.channel, limit=request.limit, before=request.before, now_epoch=ctx.now_epoch
     )

@@ -27,7 +27,7 @@ from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import error_frame
 from lambdacast.queue_fanout import QueueingBroadcaster, QueueSender
-from lambdacast.ratelimit import RateLimiter
+from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class Runtime:
         self._transports: dict[str, Transport] = {}
         self._fanouts: dict[str, Broadcaster] = {}
         self.limiter = RateLimiter(rate=settings.publish_rate_per_second, burst=settings.publish_burst)
+        self.action_limiter = RateLimiter(rate=ACTION_RATE_PER_SECOND, burst=ACTION_BURST)
         self.departures = Departures(self.store, self.limiter)
         self._sqs = sqs
         self._sender: QueueSender | None = None
@@ -232,6 +233,7 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             clock=now_ms,
             transport=transport,
             limiter=runtime.limiter,
+            action_limiter=runtime.action_limiter,
             departures=runtime.departures,
             deadline=deadline_for(context),
         )

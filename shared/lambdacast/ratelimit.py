@@ -1,4 +1,7 @@
-"""Per-connection publish rate limit: a token bucket per connection, in this container's memory.
+"""Per-connection rate limits: a token bucket per connection, in this container's memory.
+
+Two budgets: ``publish`` (configurable) and the other actions that touch DynamoDB
+(:data:`ACTION_RATE_PER_SECOND`, :data:`ACTION_BURST`).
 
 Pure (no I/O): the clock is passed in. A bucket holds up to ``burst`` tokens and refills at
 ``rate`` tokens per second; each publish takes one, and a publish finding the bucket empty is
@@ -19,6 +22,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
+
+#: The budget of the other actions that touch DynamoDB (subscribe, unsubscribe, history,
+#: presence), a bucket per connection separate from the publish one: generous enough for a
+#: client subscribing to all its ``maxChannels`` (100) at once, small enough that a flapping or
+#: flooding client cannot turn one connection into unbounded table traffic and presence fan-outs.
+ACTION_RATE_PER_SECOND: Final = 20.0
+ACTION_BURST: Final = 120
 
 #: Buckets kept per container; the least recently used is dropped beyond this (a dropped
 #: connection simply starts again with a full bucket).

@@ -50,6 +50,8 @@ class Context:
         clock: Milliseconds since epoch.
         transport: Posts to the caller directly (recovery replays), when available.
         limiter: The per-connection publish rate limiter (none: no limit).
+        action_limiter: The per-connection limiter of subscribe, unsubscribe, history and presence
+            (none: no limit).
         departures: Removes gone connections and queues their presence changes.
         deadline: A ``time.monotonic()`` time by which a fan-out must stop posting (from the
             Lambda context's remaining time less a margin); ``None``: no deadline.
@@ -62,6 +64,7 @@ class Context:
     clock: Callable[[], int]
     transport: Transport | None = None
     limiter: RateLimiter | None = None
+    action_limiter: RateLimiter | None = None
     departures: Departures | None = None
     deadline: float | None = None
 

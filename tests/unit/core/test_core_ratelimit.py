@@ -106,3 +106,54 @@ def _recording(original: Any, name: str, calls: list[str]) -> Any:
 def test_the_limit_comes_from_the_settings(world: World) -> None:
     # GIVEN the default settings WHEN the runtime builds its limiter THEN 10/s, burst 20
     assert (world.runtime.limiter.rate, world.runtime.limiter.burst) == (10, 20)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"action": "subscribe", "channel": "lobby"},
+        {"action": "unsubscribe", "channel": "lobby"},
+        {"action": "history", "channel": "lobby"},
+        {"action": "presence", "channel": "presence-x"},
+    ],
+    ids=lambda f: f["action"],
+)
+def test_every_action_touching_dynamodb_is_rate_limited_without_a_dynamodb_call(
+    world: World, monkeypatch: pytest.MonkeyPatch, frame: dict[str, Any]
+) -> None:
+    # GIVEN a connection (granted presence-x) whose action budget is a burst of 2, and a frozen clock
+    world.runtime.action_limiter = RateLimiter(rate=1, burst=2)
+    monkeypatch.setattr("lambdacast.handlers.now_ms", lambda: 1_795_626_615_562)
+    world.open(ME, user="u1", channels=("presence-*",))
+    for _ in range(2):
+        world.send(frame, ME)
+    calls: list[str] = []
+    client = world.store.client
+    for name in ("get_item", "update_item", "put_item", "delete_item", "query", "transact_write_items"):
+        monkeypatch.setattr(client, name, _recording(getattr(client, name), name, calls))
+    # WHEN it sends the same frame a third time in the same instant
+    world.send({**frame, "id": "x3"}, ME)
+    # THEN it is answered rate_limited with the wait, and DynamoDB was not called
+    reply = world.last(ME)
+    assert (reply["code"], reply["id"]) == ("rate_limited", "x3")
+    assert "wait 1000 ms" in reply["message"]
+    assert calls == []
+
+
+def test_the_action_budget_is_separate_from_the_publish_budget(world: World) -> None:
+    # GIVEN a publish budget already spent
+    world.runtime.limiter = RateLimiter(rate=1, burst=1)
+    world.open(ME)
+    world.send({"action": "subscribe", "channel": "lobby"}, ME)
+    world.send({"action": "publish", "channel": "lobby", "data": 1}, ME)
+    # WHEN the connection asks for history
+    world.send({"action": "history", "channel": "lobby", "id": "h"}, ME)
+    # THEN it is answered (the read budget is its own)
+    assert world.last(ME)["type"] == "history"
+
+
+def test_the_action_budget_lets_a_client_subscribe_to_all_its_channels_at_once(world: World) -> None:
+    # GIVEN the default runtime WHEN its action limiter is read
+    limiter = world.runtime.action_limiter
+    # THEN a burst covers subscribing to maxChannels channels in one go
+    assert limiter.burst >= world.runtime.settings.max_channels
