@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
@@ -28,6 +30,8 @@ class EmbeddedAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
+        wsgi = self._server._server  # werkzeug's server: its app is looked up on every request
+        wsgi.app = _serialize_dynamodb(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self.dynamodb_endpoint = self.dynamodb_endpoint or self.endpoint
@@ -88,3 +92,21 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+    """Run moto's DynamoDB requests one at a time (other services stay concurrent: SQS long-polls).
+
+    moto's DynamoDB backend is not thread-safe: a ``TransactWriteItems`` deep-copies tables while another
+    request thread writes them ("dictionary changed size during iteration"), which surfaces as a 500
+    that real DynamoDB never returns.
+    """
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            with lock:
+                return list(app(environ, start_response))
+        return list(app(environ, start_response))
+
+    return serialized
