@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
 from lambdacast.channels import CONDITION_FAILED, ChannelStore, ExtraConditionFailed
 from lambdacast.errors import TooManyMembers
+
+log = logging.getLogger(__name__)
 
 PRES: Final = "PRES#"
 USER: Final = "USER#"
@@ -119,7 +122,9 @@ class PresenceStore:
                 "Update": {
                     "TableName": self.store.table_name,
                     "Key": _count_key(channel),
-                    "UpdateExpression": "ADD members :one SET #ttl = :ttl",
+                    # if_not_exists: a late-connected joiner never shortens the count's TTL;
+                    # _refresh_count extends it after every join.
+                    "UpdateExpression": "ADD members :one SET #ttl = if_not_exists(#ttl, :ttl)",
                     "ConditionExpression": "attribute_not_exists(members) OR members < :cap",
                     "ExpressionAttributeNames": {"#ttl": "ttl"},
                     "ExpressionAttributeValues": {
@@ -174,6 +179,7 @@ class PresenceStore:
             except ExtraConditionFailed:
                 pass  # not a member yet: join as a new one
             else:
+                self._refresh_count(channel, ttl_epoch, now_epoch)
                 return None
             try:
                 new = self.store.subscribe(
@@ -192,17 +198,65 @@ class PresenceStore:
                     ) from None
                 recounted = True
                 continue
+            self._refresh_count(channel, ttl_epoch, now_epoch)
             return Change("member_joined", channel, member) if new else None
         raise RuntimeError(f"presence join on {channel!r} kept conflicting")
 
+    def _refresh_count(self, channel: str, ttl_epoch: int, now_epoch: int) -> None:
+        """Keep the COUNT item alive as long as its members: extend its TTL to ``ttl_epoch``.
+
+        A COUNT that expired while members remained (its TTL used to be set only on a new
+        member's join), or that a join has just recreated at 1, is corrected from a recount of the
+        live members, so the count cannot drift low. Best-effort:
+        a failure is logged (the cap check recounts a high count when it is hit).
+        """
+        client = self.store.client
+        try:
+            client.update_item(
+                TableName=self.store.table_name,
+                Key=_count_key(channel),
+                UpdateExpression="SET #ttl = :ttl",
+                ConditionExpression="attribute_exists(members) AND #ttl < :ttl",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":ttl": {"N": str(ttl_epoch)}},
+            )
+            return
+        except client.exceptions.ConditionalCheckFailedException:
+            pass  # already alive long enough, or gone
+        except Exception:
+            log.warning("could not extend the member count's TTL on %s", channel, exc_info=True)
+            return
+        try:
+            item = client.get_item(
+                TableName=self.store.table_name, Key=_count_key(channel), ConsistentRead=True
+            ).get("Item")
+            item = item or {}
+            alive = int(item.get("ttl", {}).get("N", "0")) > now_epoch
+            counted = int(item["members"]["N"]) if "members" in item else 0
+            # A count of 1 may have just been recreated by this join after the old one expired.
+            if alive and counted > 1:
+                return
+            live = len(self.members(channel, now_epoch=now_epoch))
+            if alive and counted == live:
+                return
+            client.update_item(
+                TableName=self.store.table_name,
+                Key=_count_key(channel),
+                UpdateExpression="SET members = :live, #ttl = :ttl",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":live": {"N": str(live)}, ":ttl": {"N": str(ttl_epoch)}},
+            )
+        except Exception:
+            log.warning("could not recount the members of %s", channel, exc_info=True)
+
     def _repair_count(self, channel: str, now_epoch: int) -> bool:
-        """Recount live members; correct a counter that drifted high. Returns whether it changed."""
+        """Recount live members; correct a counter that drifted. Returns whether it was too high."""
         live = len(self.members(channel, now_epoch=now_epoch))
         item = self.store.client.get_item(
             TableName=self.store.table_name, Key=_count_key(channel), ConsistentRead=True
         ).get("Item")
         counted = int(item["members"]["N"]) if item and "members" in item else 0
-        if counted <= live:
+        if counted == live:
             return False
         client = self.store.client
         # A concurrent change makes the condition fail: the retry then reads the new value.
@@ -214,7 +268,7 @@ class PresenceStore:
                 ConditionExpression="members = :counted",
                 ExpressionAttributeValues={":live": {"N": str(live)}, ":counted": {"N": str(counted)}},
             )
-        return True
+        return counted > live
 
     # -- leave -------------------------------------------------------------------------------------
 

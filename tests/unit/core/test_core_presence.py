@@ -302,3 +302,66 @@ def test_a_failed_read_before_a_disconnect_still_removes_the_rows(
     # THEN its subscription rows are gone anyway (the member item is left to its TTL, unannounced)
     assert ME not in next(iter(room.store.subscriber_pages(ROOM)))
     assert left(room, ALICE) == []
+
+
+def _count_item(store: ChannelStore, dynamodb: Any) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = dynamodb.get_item(
+        TableName=store.table_name, Key={"pk": {"S": f"PRES#{ROOM}"}, "sk": {"S": "COUNT"}}
+    ).get("Item")
+    return item
+
+
+def _join(presence: PresenceStore, cid: str, user: str, *, ttl: int, now: int) -> None:
+    presence.subscribe(cid, ROOM, Member(user, {}), max_channels=10, ttl_epoch=ttl, cap=5, now_epoch=now)
+
+
+def test_a_second_tab_joining_extends_the_member_count_ttl(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN a member whose first tab set the COUNT's TTL to 1,000
+    presence = PresenceStore(store)
+    for cid in ("t1", "t2"):
+        store.put_connection(cid, connected_at=0, source_ip=None, user_id=None, ttl=4_000_000_000)
+    _join(presence, "t1", "u1", ttl=1_000, now=1)
+    # WHEN the same user's second tab (an existing member) joins with a TTL of 2,000
+    _join(presence, "t2", "u1", ttl=2_000, now=500)
+    # THEN the COUNT lives as long as the newest connection, and still counts one member
+    item = _count_item(store, dynamodb)
+    assert item is not None
+    assert (item["members"]["N"], item["ttl"]["N"]) == ("1", "2000")
+
+
+def test_a_member_count_that_expired_while_members_remain_is_recounted(
+    store: ChannelStore, dynamodb: Any
+) -> None:
+    # GIVEN two members, and their COUNT item deleted by its TTL while they remain
+    presence = PresenceStore(store)
+    for cid in ("a1", "b1", "a2", "c1"):
+        store.put_connection(cid, connected_at=0, source_ip=None, user_id=None, ttl=4_000_000_000)
+    _join(presence, "a1", "ua", ttl=4_000_000_000, now=1)
+    _join(presence, "b1", "ub", ttl=4_000_000_000, now=1)
+    dynamodb.delete_item(TableName=store.table_name, Key={"pk": {"S": f"PRES#{ROOM}"}, "sk": {"S": "COUNT"}})
+    # WHEN a member's second tab joins THEN the count is recreated from the live members (2)
+    _join(presence, "a2", "ua", ttl=4_000_000_000, now=10)
+    item = _count_item(store, dynamodb)
+    assert item is not None
+    assert item["members"]["N"] == "2"
+    # AND a new member joining afterwards makes it 3, not 1
+    _join(presence, "c1", "uc", ttl=4_000_000_000, now=10)
+    item = _count_item(store, dynamodb)
+    assert item is not None
+    assert item["members"]["N"] == "3"
+
+
+def test_a_new_member_recreating_an_expired_count_recounts_it(store: ChannelStore, dynamodb: Any) -> None:
+    # GIVEN two members whose COUNT item expired and was deleted
+    presence = PresenceStore(store)
+    for cid in ("a1", "b1", "c1"):
+        store.put_connection(cid, connected_at=0, source_ip=None, user_id=None, ttl=4_000_000_000)
+    _join(presence, "a1", "ua", ttl=4_000_000_000, now=1)
+    _join(presence, "b1", "ub", ttl=4_000_000_000, now=1)
+    dynamodb.delete_item(TableName=store.table_name, Key={"pk": {"S": f"PRES#{ROOM}"}, "sk": {"S": "COUNT"}})
+    # WHEN a new user joins (its transaction recreates the COUNT at 1)
+    _join(presence, "c1", "uc", ttl=4_000_000_000, now=10)
+    # THEN the count is corrected to the three live members
+    item = _count_item(store, dynamodb)
+    assert item is not None
+    assert item["members"]["N"] == "3"
