@@ -238,7 +238,9 @@ class JwtVerifier:
                 audience=s.audience,
                 issuer=s.issuer,
                 leeway=s.leeway_seconds,
-                options={"require": required},
+                # No audience configured (possible with a secret only): the token's aud, if any,
+                # is not checked, rather than refusing every token that carries one.
+                options={"require": required, "verify_aud": s.audience is not None},
             )
         except jwt.PyJWTError as exc:
             raise AuthError(_refusal_reason(exc), str(exc)) from exc

@@ -151,6 +151,35 @@ def test_wrong_audience_is_refused_when_an_audience_is_configured(ssm: Any) -> N
     assert refusal(settings, token) == "wrong_audience"
 
 
+def test_a_token_with_an_audience_is_accepted_when_none_is_configured(
+    hs256_settings: AuthSettings,
+) -> None:
+    # GIVEN HS256 settings without AUTH_AUDIENCE, and a token that names an audience anyway
+    assert hs256_settings.audience is None
+    token = mint_hs256(sub="user-7", aud="billing")
+    # WHEN it is verified
+    identity = JwtVerifier(hs256_settings).verify(token)
+    # THEN it is accepted (the audience is checked only when one is configured)
+    assert identity.user_id == "user-7"
+
+
+def test_the_right_audience_is_accepted_when_one_is_configured(ssm: Any) -> None:
+    # GIVEN HS256 settings with an audience, and a token for that audience
+    settings = AuthSettings.from_env(
+        {"AUTH_MODE": "required", "AUTH_SECRET_PARAMETER": SECRET_PARAMETER, "AUTH_AUDIENCE": "chat"}
+    )
+    # WHEN it is verified THEN it is accepted
+    assert JwtVerifier(settings).verify(mint_hs256(sub="u", aud="chat")).user_id == "u"
+
+
+def test_a_token_without_aud_is_refused_when_an_audience_is_configured(ssm: Any) -> None:
+    # GIVEN HS256 settings with an audience WHEN a token without aud is verified THEN missing_claim
+    settings = AuthSettings.from_env(
+        {"AUTH_MODE": "required", "AUTH_SECRET_PARAMETER": SECRET_PARAMETER, "AUTH_AUDIENCE": "chat"}
+    )
+    assert refusal(settings, mint_hs256(sub="u")) == "missing_claim"
+
+
 def test_wrong_issuer_is_refused_when_an_issuer_is_configured(ssm: Any) -> None:
     # GIVEN HS256 settings with an issuer, and a token from another issuer
     settings = AuthSettings.from_env(
