@@ -131,8 +131,8 @@ def seed_subscriptions(endpoint: str, members: dict[str, list[str]]) -> None:
     """Subscribe connections to channels by writing the store's items into the emulator's DynamoDB.
 
     The same items and ``subs`` counter a ``subscribe`` frame writes (docs/architecture.md), batched:
-    a thousand subscribe transactions would time the embedded moto server (which copies every table
-    on each transaction), not the publish this suite measures.
+    a thousand subscribe transactions would time the embedded moto server (moto 5.x deep-copies the
+    whole table for every item of a ``TransactWriteItems``), not the publish this suite measures.
     """
     import boto3
 
@@ -199,11 +199,17 @@ async def _one_channel(
         done = channels.expect(channel, size)
         await asyncio.sleep(0.3)  # a quiet log window for this publish alone
         since, sent = time.monotonic(), time.perf_counter()
-        ack = await publisher.request(
-            {"action": "publish", "channel": channel, "data": {"n": run}, "id": "p"}
-        )
-        acked = time.perf_counter()
-        await asyncio.wait_for(done.wait(), 120)
+        frame = {"action": "publish", "channel": channel, "data": {"n": run}, "id": "p"}
+        try:
+            ack = await publisher.request(frame, timeout=120)
+            acked = time.perf_counter()
+            await asyncio.wait_for(done.wait(), 120)
+        except TimeoutError as exc:
+            got = channels.got.get(channel, 0)
+            tail = "\n".join(text for _, text in emulator.lines[-10:])
+            raise RuntimeError(
+                f"publish to {size}: {got} delivered after 120 s; emulator said:\n{tail}"
+            ) from exc
         if ack.get("delivered") != size:
             raise RuntimeError(f"publish to {size} subscribers acknowledged {ack}")
         await asyncio.sleep(0.3)  # the invocation line follows the reply
