@@ -101,6 +101,8 @@ class Gateway:
         """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._detached: set[asyncio.Task[Any]] = set()
+        self.delayed_management_calls = 0
+        """``@connections`` calls held back by ``management_latency_ms`` (tests count them)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register the WebSocket endpoint at ``/{stage}`` (AWS has no stageless URL)."""

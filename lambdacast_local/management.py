@@ -39,6 +39,7 @@ class ManagementApi:
     async def _find(self, request: web.Request) -> LiveConnection | web.Response:
         latency = self.gateway.settings.management_latency_ms
         if latency > 0:
+            self.gateway.delayed_management_calls += 1
             await asyncio.sleep(latency / 1000)
         live = self.gateway.connections.get(request.match_info["connection_id"])
         if live is None or not live.open:

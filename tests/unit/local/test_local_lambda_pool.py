@@ -19,6 +19,12 @@ STARTED = time.time()
 def handler(event, context):
     if event.get("fail"):
         raise KeyError("missing")
+    if event.get("mark"):  # tell the test this invocation is running
+        open(event["mark"], "w").close()
+    if event.get("wait_for"):  # block until the test creates this file (bounded)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(event["wait_for"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     if event.get("sleep"):
         time.sleep(event["sleep"])
     if event.get("unserialisable"):
@@ -104,13 +110,24 @@ async def test_timeout_kills_the_worker(tmp_path):
         await short.close()
 
 
-async def test_pool_never_exceeds_its_concurrency(pool):
-    # WHEN five invocations overlap on a pool of two
-    outcomes = await asyncio.gather(*(pool.invoke({"sleep": 0.3}) for _ in range(5)))
-    # THEN all succeed on at most two processes
+async def test_pool_grows_to_its_concurrency_and_no_further(pool, tmp_path):
+    # GIVEN five invocations on a pool of two, each blocked until the test releases them
+    release = tmp_path / "release"
+    tasks = [asyncio.create_task(pool.invoke({"wait_for": str(release)})) for _ in range(5)]
+    # WHEN two workers are running them
+    for _ in range(2000):
+        if pool.size == 2:
+            break
+        await asyncio.sleep(0.01)
+    # THEN the pool grew to two processes and no further while all five wait
+    assert pool.size == 2
+    assert not any(task.done() for task in tasks)
+    release.touch()
+    outcomes = await asyncio.gather(*tasks)
+    # AND all five succeed, on exactly two processes
     assert all(outcome.ok for outcome in outcomes)
-    assert len({outcome.result["pid"] for outcome in outcomes}) <= 2
-    assert pool.size <= 2
+    assert len({outcome.result["pid"] for outcome in outcomes}) == 2
+    assert pool.size == 2
 
 
 async def test_recycle_loads_new_code_in_a_new_process(tmp_path):
@@ -144,18 +161,21 @@ async def test_invocations_after_close_fail_without_starting_a_worker(tmp_path):
 async def test_close_while_an_invocation_runs_lets_it_finish_and_reaps_its_worker(tmp_path):
     # GIVEN a running invocation
     running = make_pool(tmp_path)
-    task = asyncio.create_task(running.invoke({"sleep": 0.5, "echo": "done"}))
-    await asyncio.sleep(0.3)  # let the worker start (not an assertion on time)
+    mark = tmp_path / "running"
+    task = asyncio.create_task(running.invoke({"mark": str(mark), "sleep": 0.3, "echo": "done"}))
+    for _ in range(2000):  # until the handler itself says it runs
+        if mark.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert mark.exists()
     # WHEN the pool closes meanwhile
     await running.close()
     outcome = await task
-    # THEN the invocation ended (done, or failed if close won the race with the worker's start)...
-    if outcome.ok:
-        assert outcome.result["echo"] == "done"
-    else:
-        assert outcome.status == "error"
+    # THEN the invocation finished with its result...
+    assert outcome.ok
+    assert outcome.result["echo"] == "done"
     # ...and no worker process is left
     assert running.size == 0
-    if outcome.worker_pid:
-        with pytest.raises(ProcessLookupError):
-            os.kill(outcome.worker_pid, 0)
+    assert outcome.worker_pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(outcome.worker_pid, 0)
