@@ -25,7 +25,7 @@ from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, DeliveryFa
 from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport, deadline_for
 from lambdacast.fastpost import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
-from lambdacast.protocol import error_frame
+from lambdacast.protocol import choose_subprotocol, error_frame
 from lambdacast.queue_fanout import QueueingBroadcaster, QueueSender
 from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
@@ -149,13 +149,20 @@ def _bind(event: APIGatewayWebSocketEvent) -> None:
 
 
 def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """``$connect``: record the connection. Nothing is posted (API Gateway would answer 410).
+    """``$connect``: choose the subprotocol, record the connection. Nothing is posted (410 meanwhile).
 
     Returns:
-        200 when recorded; 500 (the handshake fails, the client retries) when the table write failed.
+        200 when recorded, with ``Sec-WebSocket-Protocol: lambdacast.v1`` when the client offered
+        it; 400 (nothing recorded) when the client offered only other subprotocols; 500 (the
+        handshake fails, the client retries) when the table write failed.
     """
     ws = APIGatewayWebSocketEvent(event)
     _bind(ws)
+    handshake = choose_subprotocol(_header(ws, "Sec-WebSocket-Protocol"))
+    if not handshake.accept:
+        obs.logger.info("refusing the handshake", extra={"reason": handshake.reason})
+        obs.count(obs.CONNECTIONS_REFUSED)
+        return {"statusCode": 400}
     try:
         runtime = get_runtime()
         caller = _caller(ws)
@@ -171,8 +178,23 @@ def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         obs.count(obs.CONNECTIONS_REFUSED)
         return {"statusCode": 500}
     obs.count(obs.CONNECTIONS)
-    obs.logger.info("connected", extra={"user_id": caller.user_id})
-    return OK
+    obs.logger.info("connected", extra={"user_id": caller.user_id, "subprotocol": handshake.subprotocol})
+    if handshake.subprotocol is None:
+        return OK
+    return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": handshake.subprotocol}}
+
+
+def _header(ws: APIGatewayWebSocketEvent, name: str) -> str | None:
+    """A request header's value, matched case-insensitively (multi-value headers joined by commas)."""
+    wanted = name.lower()
+    multi = ws.get("multiValueHeaders") or {}
+    for key, values in multi.items():
+        if key.lower() == wanted and values:
+            return ",".join(str(v) for v in values)
+    for key, value in (ws.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
 
 
 def on_disconnect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -24,7 +24,9 @@ from lambdacast.errors import (
 __all__ = [
     "MAX_REPLY_BYTES",
     "PROTOCOL_VERSION",
+    "SUBPROTOCOL",
     "ErrorCode",
+    "Handshake",
     "Hello",
     "History",
     "Limits",
@@ -35,6 +37,7 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "ack_frame",
+    "choose_subprotocol",
     "error_frame",
     "history_frame",
     "is_reserved",
@@ -58,6 +61,8 @@ MAX_SEQ: Final = 2**53 - 1
 MAX_HISTORY_LIMIT: Final = 100
 DEFAULT_HISTORY_LIMIT: Final = 50
 ALLOWED_CHANNEL_CHARS: Final = "A-Z a-z 0-9 _ - = @ , . ; :"
+#: The WebSocket subprotocol of protocol v1, chosen at ``$connect`` when a client offers it.
+SUBPROTOCOL: Final = "lambdacast.v1"
 #: The largest reply frame sent, in bytes: API Gateway refuses a post over 128 KB (413), which
 #: would leave the client with no reply at all; the rest is headroom.
 MAX_REPLY_BYTES: Final = 120 * 1024
@@ -151,6 +156,37 @@ class Publish:
 
 
 Request = Hello | Ping | Subscribe | Unsubscribe | Publish | Presence | History
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """The ``$connect`` answer to the client's ``Sec-WebSocket-Protocol`` offer.
+
+    Attributes:
+        accept: Whether the handshake may go on.
+        subprotocol: The subprotocol to echo in ``Sec-WebSocket-Protocol`` (``None``: no header).
+        reason: Why it was refused (for the log), empty when accepted.
+    """
+
+    accept: bool
+    subprotocol: str | None = None
+    reason: str = ""
+
+
+def choose_subprotocol(offered: str | None) -> Handshake:
+    """Choose the subprotocol from a ``Sec-WebSocket-Protocol`` header value (comma-separated).
+
+    A browser whose offered subprotocol is not echoed fails the handshake, and API Gateway echoes
+    only what ``$connect`` returns: so :data:`SUBPROTOCOL` is chosen when offered; an offer of
+    only unknown subprotocols is refused (the client speaks something else); no offer is fine.
+    """
+    names = [name.strip() for name in (offered or "").split(",") if name.strip()]
+    if not names:
+        return Handshake(accept=True)
+    if SUBPROTOCOL in names:
+        return Handshake(accept=True, subprotocol=SUBPROTOCOL)
+    shown = ", ".join(name[:40] for name in names[:5])
+    return Handshake(accept=False, reason=f"offered subprotocols {shown} do not include {SUBPROTOCOL}")
 
 
 def _reject_constant(name: str) -> Any:

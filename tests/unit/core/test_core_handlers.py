@@ -112,6 +112,36 @@ def test_connect_refuses_the_handshake_when_the_table_write_fails(
     assert fresh.connect(load_event("connect")) == {"statusCode": 500}
 
 
+def test_connect_offering_lambdacast_v1_gets_it_echoed(fresh: App) -> None:
+    # GIVEN a browser's $connect offering "lambdacast.v1, chat" (events/connect-subprotocol.json)
+    event = load_event("connect-subprotocol")
+    # WHEN handled
+    response = fresh.connect(event)
+    # THEN the handshake is accepted with lambdacast.v1 echoed (else the browser fails it) and recorded
+    assert response == {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "lambdacast.v1"}}
+    assert fresh.store.get_connection(ME) is not None
+
+
+def test_connect_offering_only_unknown_subprotocols_is_refused_and_recorded_nowhere(
+    fresh: App, log_lines: Any
+) -> None:
+    # GIVEN a $connect whose client offers only subprotocols this server does not speak
+    event = load_event("connect-subprotocol")
+    event["headers"]["Sec-WebSocket-Protocol"] = "mqtt, wamp.2.json"
+    event["multiValueHeaders"]["Sec-WebSocket-Protocol"] = ["mqtt, wamp.2.json"]
+    # WHEN handled THEN 400, nothing is recorded, and the log says why
+    assert fresh.connect(event) == {"statusCode": 400}
+    assert fresh.store.get_connection(ME) is None
+    refusals = [line for line in log_lines() if line.get("message") == "refusing the handshake"]
+    assert "mqtt" in refusals[0]["reason"]
+    assert "lambdacast.v1" in refusals[0]["reason"]
+
+
+def test_connect_without_a_subprotocol_offer_has_no_protocol_header(fresh: App) -> None:
+    # GIVEN the plain $connect event (no Sec-WebSocket-Protocol) WHEN handled THEN a bare 200
+    assert fresh.connect(load_event("connect")) == {"statusCode": 200}
+
+
 def test_disconnect_removes_the_connection_and_every_subscription(app: App) -> None:
     # GIVEN a connection subscribed to two channels, and another connection on one of them
     app.open(OTHER)

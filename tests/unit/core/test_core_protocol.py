@@ -17,12 +17,15 @@ from lambdacast.errors import (
     error_for,
 )
 from lambdacast.protocol import (
+    SUBPROTOCOL,
+    Handshake,
     Hello,
     Limits,
     Ping,
     Publish,
     Subscribe,
     Unsubscribe,
+    choose_subprotocol,
     error_frame,
     is_reserved,
     message_frame,
@@ -276,3 +279,28 @@ def test_any_text_parses_or_raises_a_registered_protocol_error(text: str, binary
     else:
         # OR a typed request came out
         assert isinstance(request, Hello | Ping | Subscribe | Unsubscribe | Publish)
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        (None, Handshake(accept=True)),
+        ("", Handshake(accept=True)),
+        ("lambdacast.v1", Handshake(accept=True, subprotocol=SUBPROTOCOL)),
+        ("chat,  lambdacast.v1", Handshake(accept=True, subprotocol=SUBPROTOCOL)),
+    ],
+)
+def test_the_subprotocol_is_chosen_when_offered_and_optional(
+    offered: str | None, expected: Handshake
+) -> None:
+    # GIVEN a Sec-WebSocket-Protocol offer WHEN the subprotocol is chosen THEN lambdacast.v1 if offered
+    assert choose_subprotocol(offered) == expected
+
+
+def test_an_offer_of_only_unknown_subprotocols_is_refused_with_a_reason() -> None:
+    # GIVEN an offer without lambdacast.v1 WHEN chosen THEN refused, the reason naming both sides
+    handshake = choose_subprotocol("mqtt, lambdacast.v2")
+    assert not handshake.accept
+    assert handshake.subprotocol is None
+    assert "mqtt, lambdacast.v2" in handshake.reason
+    assert SUBPROTOCOL in handshake.reason
