@@ -290,3 +290,34 @@ def test_subprotocol_returned_but_never_offered_fails_the_client_handshake(lambd
     with pytest.raises(InvalidHandshake):
         open_ws(lambdacast, "token=allow-frank&protocol=chat")
     # THEN the client rejects the handshake, as browsers do with API Gateway
+
+
+def test_events_the_running_emulator_delivers_validate_against_powertools_models(lambdacast):
+    # GIVEN Powertools' parser models for the three WebSocket event types
+    from aws_lambda_powertools.utilities.parser.models import (
+        APIGatewayWebSocketConnectEventModel,
+        APIGatewayWebSocketDisconnectEventModel,
+        APIGatewayWebSocketMessageEventModel,
+    )
+
+    # WHEN a connection opens, sends a message and closes
+    with open_ws(lambdacast) as ws:
+        message = request(ws, {"n": 1})["event"]
+    connection_id = message["requestContext"]["connectionId"]
+    assert lambdacast.wait_for(lambda e: _disconnect_event(e, connection_id) is not None)
+    disconnect = _disconnect_event(lambdacast, connection_id)
+    connect_event = next(
+        json.loads(inv.result["body"])
+        for inv in lambdacast.invocations_of("$connect")
+        if inv.ok and inv.connection_id == connection_id
+    )
+    # THEN each event its handler received validates against its model
+    APIGatewayWebSocketConnectEventModel.model_validate(connect_event)
+    APIGatewayWebSocketMessageEventModel.model_validate(message)
+    APIGatewayWebSocketDisconnectEventModel.model_validate(disconnect)
+    # AND only the MESSAGE event carries a messageId
+    assert message["requestContext"]["eventType"] == "MESSAGE"
+    assert message["requestContext"]["messageId"]
+    assert "messageId" not in connect_event["requestContext"]
+    assert disconnect is not None
+    assert "messageId" not in disconnect["requestContext"]
