@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): run the suites; write docs/benchmarks.md, its plots and docs/cost.md.
 
 ``--only dynamodb,emulator`` (any of fanout, coldstart, dynamodb, emulator) runs a subset; the other
-suites' last results come from docs/benchmarks/results.json, dated in the documents.
+suites' last results come from docs/benchmarks/results.json, dated in the documents; ``--only ''``
+runs nothing and rewrites the documents from the stored results (after a change of prices, say).
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ def _dynamodb(sizes: list[int], connections: int) -> list[dict[str, Any]]:
 
 
 def _note(stored: dict[str, Any], suite: str, ran: list[str]) -> str:
-    if suite in ran or suite not in stored:
+    """A dated note for a suite whose results are older than the newest stored ones."""
+    newest = max(str(entry["when"]) for entry in stored.values())
+    if suite in ran or suite not in stored or stored[suite]["when"] == newest:
         return ""
     return f"*(Results of an earlier run, {stored[suite]['when']}, on {stored[suite]['machine']}.)* "
 

@@ -132,14 +132,46 @@ def inputs_from(
     return rows
 
 
-def sqs_requests_per_publish(recipients: int, per_message: int = 500) -> int:
-    """SQS requests of the over-threshold path, modelled (it is not in the template yet).
+@dataclass(frozen=True)
+class QueuePath:
+    """The SQS path for channels beyond one Lambda, as the template and the code configure it."""
 
-    The publisher sends ``ceil(recipients / per_message)`` messages in batches of 10 (one
-    ``SendMessageBatch`` each); the event source mapping receives and deletes them in batches of 10.
+    threshold: int
+    """``QueueFanoutThreshold``: recipients the publishing function posts to itself."""
+    per_message: int
+    """Recipients per queued SQS message (``lambdacast.queue_fanout.DEFAULT_BATCH_RECIPIENTS``)."""
+    esm_batch: int
+    """Messages per ``FanoutFunction`` invocation (the event source mapping's ``BatchSize``)."""
+    id_bytes: int = 16
+    """API Gateway connection ids are 16 characters (``BFHPhfCWIAMCKlQ=``)."""
+
+
+@dataclass(frozen=True)
+class QueueCost:
+    """The SQS path's share of one publish to ``recipients``, modelled from its configuration."""
+
+    recipients: int
+    queued: int
+    messages: int
+    sqs_requests: int
+    invocations: int
+
+
+def queue_cost(recipients: int, path: QueuePath, frame_bytes: int = 300) -> QueueCost:
+    """SQS requests and ``FanoutFunction`` invocations of one publish (0 below the threshold).
+
+    ``SendMessageBatch`` sends 10 messages per call and is billed per started 64 KB of the call;
+    each invocation's receive and delete count once each (the event source mapping's polls that
+    find nothing are left out).
     """
-    messages = math.ceil(recipients / per_message)
-    return 3 * math.ceil(messages / 10)
+    queued = max(0, recipients - path.threshold)
+    messages = math.ceil(queued / path.per_message)
+    message_bytes = path.per_message * (path.id_bytes + 3) + frame_bytes + 512
+    send = sum(
+        math.ceil(min(10, messages - start) * message_bytes / 65_536) for start in range(0, messages, 10)
+    )
+    invocations = math.ceil(messages / path.esm_batch)
+    return QueueCost(recipients, queued, messages, send + 2 * invocations, invocations)
 
 
 def connection_minutes_per_month(connections: int, days: float = 30.0) -> float:
