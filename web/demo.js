@@ -2,7 +2,7 @@
 // textContent, never innerHTML.
 import lambdacast, { CHANNEL_PATTERN } from "./lambdacast.js";
 
-const FALLBACK_URL = "ws://127.0.0.1:3001"; // `make dev` / `lambdacast local` default port
+const FALLBACK_URL = "ws://127.0.0.1:3001/dev"; // `make dev` / `lambdacast local`: default port, the stage "dev"
 const PRESET_CHANNELS = ["lobby", "random", "presence-lobby"];
 const HISTORY_ON_JOIN = 50; // earlier messages shown when joining a channel
 const TOKEN_REFRESH_MARGIN_MS = 60_000; // mint a new dev token when the current one expires sooner
