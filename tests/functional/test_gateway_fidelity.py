@@ -167,3 +167,17 @@ def test_a_refused_connect_fails_the_handshake_and_fires_no_disconnect(lambdacas
         later = whoami(ws)
     assert lambdacast.wait_for(lambda e: disconnect_of(e, later) is not None)
     assert disconnect_of(lambdacast, refused_id) is None
+
+
+def test_a_connect_slower_than_the_integration_timeout_is_refused_with_504(lambdacast, tmp_path):
+    # GIVEN a $connect handler that blocks until the test creates a file, and an integration timeout of 1 s
+    release = tmp_path / "release"
+    try:
+        # WHEN a client connects
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"{lambdacast.ws_url}?wait_for={release}", open_timeout=20)
+    finally:
+        release.touch()  # let the handler (which Lambda would let run on) return
+    # THEN API Gateway stops waiting and refuses the handshake with 504
+    assert refused.value.response.status_code == 504
+    assert json.loads(refused.value.response.body)["message"] == "Endpoint request timed out"

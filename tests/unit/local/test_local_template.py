@@ -170,3 +170,23 @@ Resources:
     assert authorizer is not None
     assert authorizer.function == "AuthFn"
     assert authorizer.identity_sources == ("route.request.querystring.token",)
+
+
+def test_an_integrations_timeout_in_millis_reaches_its_route(tmp_path):
+    # GIVEN the raw app whose $disconnect integration says TimeoutInMillis: 5000
+    text = (
+        (APPS / "raw" / "template.yaml")
+        .read_text()
+        .replace(
+            "  DisconnectIntegration:\n    Type: AWS::ApiGatewayV2::Integration\n    Properties:\n",
+            "  DisconnectIntegration:\n    Type: AWS::ApiGatewayV2::Integration\n    Properties:\n"
+            "      TimeoutInMillis: 5000\n",
+        )
+    )
+    path = _write(tmp_path, text)
+    (tmp_path / "src").symlink_to(APPS / "raw" / "src")
+    # WHEN it is loaded
+    routes = load_app(path).api.routes
+    # THEN that route caps its integration at 5 s; the others keep API Gateway's 29 s (None)
+    assert routes["$disconnect"].timeout_ms == 5000
+    assert routes["$default"].timeout_ms is None
