@@ -54,8 +54,14 @@ def _aws(lambdacast: RunningEmulator, service: str) -> Any:
     )
 
 
-def _subscribe_rows(lambdacast: RunningEmulator, ids: list[str]) -> None:
-    """Write each connection and its subscription to CHANNEL, as ChannelStore lays them out."""
+def _subscribe_rows(
+    lambdacast: RunningEmulator, ids: list[str], channel: str = CHANNEL, *, delete: bool = False
+) -> None:
+    """Write each connection and its subscription to ``channel``, as ChannelStore lays them out.
+
+    With ``delete``, remove those items instead (moto's Query reads the whole table: a test
+    leaves it as small as it found it).
+    """
     dynamodb = _aws(lambdacast, "dynamodb")
     app = lambdacast.emulator.app_model
     assert app is not None
@@ -64,13 +70,21 @@ def _subscribe_rows(lambdacast: RunningEmulator, ids: list[str]) -> None:
     for cid in ids:
         for pk, sk, extra in (
             (f"CONN#{cid}", "META", {"connectedAt": {"N": str(int(time.time() * 1000))}, "subs": {"N": "1"}}),
-            (f"CHAN#{CHANNEL}", f"CONN#{cid}", {}),
-            (f"CONN#{cid}", f"CHAN#{CHANNEL}", {}),
+            (f"CHAN#{channel}", f"CONN#{cid}", {}),
+            (f"CONN#{cid}", f"CHAN#{channel}", {}),
         ):
             items.append({"pk": {"S": pk}, "sk": {"S": sk}, "ttl": {"N": str(TTL)}, **extra})
 
     def write(start: int) -> None:
-        request = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        chunk = items[start : start + 25]
+        request = {
+            table: [
+                {"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+                if delete
+                else {"PutRequest": {"Item": item}}
+                for item in chunk
+            ]
+        }
         while request:
             request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
@@ -83,17 +97,23 @@ def subscribers(lambdacast: RunningEmulator) -> Iterator[list[str]]:
     """SUBSCRIBERS simulated connections subscribed to CHANNEL; dropped without $disconnect afterwards."""
     ids = lambdacast.simulated_connections(SUBSCRIBERS)
 
-    async def forget() -> None:  # shutting down would run one $disconnect per simulated connection
+    try:
+        _subscribe_rows(lambdacast, ids)
+        yield ids
+    finally:  # shutting down would run one $disconnect per simulated connection
+        _forget(lambdacast, ids)
+
+
+def _forget(lambdacast: RunningEmulator, ids: list[str]) -> None:
+    """Drop simulated connections without $disconnect: @connections answers 410 for them from now on."""
+
+    async def forget() -> None:
         gateway = lambdacast.emulator.gateway
         assert gateway is not None
         for cid in ids:
             gateway.connections.pop(cid, None)
 
-    try:
-        _subscribe_rows(lambdacast, ids)
-        yield ids
-    finally:
-        lambdacast.call(forget())
+    lambdacast.call(forget())
 
 
 def _frames_by_connection(lambdacast: RunningEmulator, ids: list[str]) -> dict[str, list[str | bytes]]:
@@ -127,6 +147,53 @@ def _request(ws: ClientConnection, frame: dict[str, Any]) -> dict[str, Any]:
         reply = json.loads(ws.recv(timeout=60))
         if reply.get("id") == frame["id"]:
             return dict(reply)
+
+
+def test_subscribers_gone_without_disconnect_are_removed_on_the_queue_path_too(
+    lambdacast: RunningEmulator,
+) -> None:
+    # (Runs before the 10,000-subscriber test: moto's Query reads its whole table, so cleanups
+    # after that one would time the emulator, not the code.)
+    # GIVEN a channel of 1,500 simulated subscribers (500 beyond the threshold), 50 of the queued
+    # ones vanished without $disconnect (their rows remain; @connections answers 410 for them).
+    # The Query returns subscribers in key order, so the publisher keeps the first 1,000 ids in
+    # sorted order (itself skipped) and everyone from sorted index 1,001 on goes through the queue.
+    channel = "arena"
+    ids = sorted(lambdacast.simulated_connections(1500))
+    try:
+        _subscribe_rows(lambdacast, ids, channel)
+        gone = ids[1100::8]
+        live = [cid for cid in ids if cid not in set(gone)]
+        _forget(lambdacast, gone)
+        with connect(lambdacast.ws_url, open_timeout=30) as ws:
+            assert (
+                _request(ws, {"action": "subscribe", "id": "s", "channel": channel})["type"] == "subscribed"
+            )
+            # WHEN a message is published to it
+            ack = _request(ws, {"action": "publish", "id": "p", "channel": channel, "data": "kick-off"})
+            assert ack["type"] == "ack", ack
+            assert lambdacast.wait_for(lambda emu: all(_frames_by_connection(emu, live).values()), timeout=60)
+        assert lambdacast.wait_for(_queue_is_empty, timeout=60)
+        # THEN every live subscriber got it exactly once...
+        assert {len(got) for got in _frames_by_connection(lambdacast, live).values()} == {1}
+        # ...and every gone one lost its subscription rows, removed by FanoutFunction
+        dynamodb = _aws(lambdacast, "dynamodb")
+        app = lambdacast.emulator.app_model
+        assert app is not None
+        table = app.functions["DefaultFunction"].environment["TABLE_NAME"]
+        remaining: set[str] = set()
+        for page in dynamodb.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CHAN#{channel}"}},
+            ConsistentRead=True,
+        ):
+            remaining.update(item["sk"]["S"].removeprefix("CONN#") for item in page["Items"])
+        assert remaining & set(gone) == set()
+        assert set(live) <= remaining
+    finally:
+        _forget(lambdacast, ids)
+        _subscribe_rows(lambdacast, ids, channel, delete=True)
 
 
 def test_every_subscriber_of_a_channel_beyond_one_lambda_receives_the_message_exactly_once(
