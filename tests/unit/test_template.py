@@ -166,3 +166,68 @@ def test_limits_reach_the_functions_as_environment_variables(
 def test_the_outputs_give_the_urls_and_the_table(source: dict[str, Any]) -> None:
     # THEN the stack outputs what a site and an operator need
     assert {"WebSocketURL", "ManagementEndpoint", "TableName"} <= set(source["Outputs"])
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """A CloudFormation rule condition or assertion evaluated against parameter values."""
+    if isinstance(node, dict) and len(node) == 1:
+        ((name, argument),) = node.items()
+        if name == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in argument]
+        if name == "Fn::Equals":
+            return values[0] == values[1]
+        if name == "Fn::Not":
+            return not values[0]
+        if name == "Fn::Or":
+            return any(values)
+        if name == "Fn::And":
+            return all(values)
+        raise AssertionError(f"rule function {name} not understood by this test")
+    return node
+
+
+def _rule_failures(source: dict[str, Any], **overrides: str) -> list[str]:
+    """The AssertDescriptions CloudFormation would fail a deploy with, for these parameter values."""
+    parameters = {name: str(p.get("Default", "")) for name, p in source["Parameters"].items()}
+    parameters.update(overrides)
+    failures = []
+    for rule in source["Rules"].values():
+        if "RuleCondition" in rule and not _evaluate(rule["RuleCondition"], parameters):
+            continue
+        failures += [
+            a["AssertDescription"] for a in rule["Assertions"] if not _evaluate(a["Assert"], parameters)
+        ]
+    return failures
+
+
+SECRET = {"AuthMode": "required", "AuthSecretParameterName": "/lambdacast/prod/auth-secret"}
+JWKS = {
+    "AuthMode": "required",
+    "AuthJwksUrl": "https://issuer.example.com/.well-known/jwks.json",
+    "AuthIssuer": "https://issuer.example.com",
+    "AuthAudience": "chat",
+}
+
+
+def test_the_rules_accept_the_defaults_a_secret_or_a_complete_jwks(source: dict[str, Any]) -> None:
+    # GIVEN the template's rules WHEN the defaults, a secret, or a JWKS with issuer and audience are set
+    # THEN no assertion fails
+    assert _rule_failures(source) == []
+    assert _rule_failures(source, **SECRET) == []
+    assert _rule_failures(source, **JWKS) == []
+
+
+def test_the_rules_refuse_both_a_secret_and_a_jwks(source: dict[str, Any]) -> None:
+    # GIVEN both key sources WHEN the rules are evaluated THEN the deploy fails saying "not both"
+    failures = _rule_failures(source, **JWKS, AuthSecretParameterName="/lambdacast/prod/auth-secret")
+    assert len(failures) == 1
+    assert "not both" in failures[0]
+
+
+@pytest.mark.parametrize("missing", ["AuthIssuer", "AuthAudience"])
+def test_the_rules_refuse_a_jwks_without_issuer_or_audience(source: dict[str, Any], missing: str) -> None:
+    # GIVEN a JWKS URL without an issuer (or audience) WHEN the rules are evaluated THEN the deploy fails
+    failures = _rule_failures(source, **{**JWKS, missing: ""})
+    assert len(failures) == 1
+    assert missing in failures[0]
