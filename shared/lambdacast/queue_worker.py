@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Queue attempts of a batch's recipients (the first post included) before they are given up.
 MAX_ATTEMPTS: Final = 5
+#: Gone connections removed in parallel (their rows; presence departures are queued, thread-safe).
+CLEANUP_WORKERS: Final = 8
 #: How long a done marker lives: longer than SQS could redeliver a record (retention + DLQ).
 MARKER_TTL_SECONDS: Final = 2 * 24 * 3600
 
@@ -101,6 +104,21 @@ class DoneMarkers:
             log.info("batch %s was already marked done", batch.batch_id)
 
 
+def _remove_gone(gone: list[str], departures: Departures) -> None:
+    """Remove gone connections, :data:`CLEANUP_WORKERS` at a time (each is a few table calls)."""
+    if not gone:
+        return
+
+    def remove(cid: str) -> None:
+        try:
+            departures.remove(cid)
+        except Exception:
+            log.warning("cleanup of gone connection %s failed; it expires by TTL", cid, exc_info=True)
+
+    with ThreadPoolExecutor(max_workers=min(CLEANUP_WORKERS, len(gone)), thread_name_prefix="gone") as pool:
+        list(pool.map(remove, gone))
+
+
 def handle_batch(
     batch: FanoutBatch,
     *,
@@ -135,12 +153,8 @@ def handle_batch(
         return report
     outcome = post(batch.endpoint, batch.recipients, batch.frame.encode(), deadline)
     report.delivered = len(outcome.delivered)
-    for cid in outcome.gone:
-        report.gone.append(cid)
-        try:
-            departures.remove(cid)
-        except Exception:
-            log.warning("cleanup of gone connection %s failed; it expires by TTL", cid, exc_info=True)
+    report.gone = list(outcome.gone)
+    _remove_gone(report.gone, departures)
     failed = [cid for cid in batch.recipients if cid in outcome.failed]
     if failed and batch.attempt + 1 < MAX_ATTEMPTS:
         if sender.send([batch.remainder(failed)]):

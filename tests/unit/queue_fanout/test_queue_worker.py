@@ -262,3 +262,26 @@ def test_only_the_broadcasting_functions_may_send_to_the_queue() -> None:
         "DisconnectFunctionRole",
         "FanoutFunctionRole",
     }
+
+
+def test_a_failed_cleanup_of_one_gone_recipient_does_not_stop_the_others_or_the_batch(
+    markers: DoneMarkers, store: ChannelStore, sender: QueueSender, dynamodb: Any
+) -> None:
+    # GIVEN subscribers B, C and D gone, and a table that refuses to clean up C
+    core.seed_subscribers(dynamodb, "big", ["A", "B", "C", "D"], ttl=TTL)
+
+    class Flaky(Departures):
+        def remove(self, connection_id: str) -> list[str]:
+            if connection_id == "C":
+                raise ConnectionError("DynamoDB unreachable")
+            return super().remove(connection_id)
+
+    batch = batch_of(["A", "B", "C", "D"])
+    # WHEN the batch is handled
+    report = handle_batch(
+        batch, post=FakePoster(gone={"B", "C", "D"}), markers=markers, departures=Flaky(store), sender=sender
+    )
+    # THEN B and D are removed, C is left to its TTL, and the batch is done (nothing to post again)
+    assert sorted(report.gone) == ["B", "C", "D"]
+    assert [cid for page in store.subscriber_pages("big") for cid in page] == ["A", "C"]
+    assert markers.is_done(batch)
