@@ -100,7 +100,8 @@ def test_manage_connections_is_granted_on_this_apis_stage_only(cfn: dict[str, An
             text = json.dumps(resource)
             assert resource != "*"
             assert "${WebSocketApi}/${StageName}/" in text, text
-            assert any(f"/{verb}/@connections/*" in text for verb in ("POST", "GET", "DELETE")), text
+            # AND only POST: no function reads (GET) or closes (DELETE) a connection
+            assert "/POST/@connections/*" in text, text
 
 
 def test_no_statement_grants_a_wildcard_resource_for_dynamodb(cfn: dict[str, Any]) -> None:
@@ -166,6 +167,52 @@ def test_limits_reach_the_functions_as_environment_variables(
 def test_the_outputs_give_the_urls_and_the_table(source: dict[str, Any]) -> None:
     # THEN the stack outputs what a site and an operator need
     assert {"WebSocketURL", "ManagementEndpoint", "TableName"} <= set(source["Outputs"])
+
+
+def _role_statements(cfn: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    role = cfn["Resources"][f"{function}Role"]
+    found: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        branches = policy["Fn::If"][1:] if "Fn::If" in policy else [policy]
+        for branch in branches:
+            if "PolicyDocument" in branch:
+                found.extend(branch["PolicyDocument"]["Statement"])
+    return found
+
+
+#: The DynamoDB calls each function's code makes (lambdacast.channels/presence/history/queue_worker;
+#: transactions are authorized per Put/Update/Delete item, batch deletes as BatchWriteItem).
+DYNAMODB_ACTIONS = {
+    "ConnectFunction": {"PutItem"},
+    "DisconnectFunction": {"GetItem", "Query", "BatchWriteItem", "UpdateItem", "DeleteItem"},
+    "DefaultFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "PublishFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "FanoutFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+}
+
+
+@pytest.mark.parametrize("function", sorted(DYNAMODB_ACTIONS))
+def test_each_function_gets_only_the_dynamodb_actions_it_calls(cfn: dict[str, Any], function: str) -> None:
+    # GIVEN the function's role WHEN its dynamodb actions are collected
+    granted = {
+        action.removeprefix("dynamodb:")
+        for statement in _role_statements(cfn, function)
+        for action in _actions(statement)
+        if action.startswith("dynamodb:")
+    }
+    # THEN they are exactly the calls its code makes
+    assert granted == DYNAMODB_ACTIONS[function]
+
+
+def test_no_role_may_scan_or_use_indexes_or_wildcards_on_dynamodb(cfn: dict[str, Any]) -> None:
+    # GIVEN every IAM statement with a dynamodb action
+    grants = [s for s in _statements(cfn) if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert grants
+    for statement in grants:
+        # THEN none grants Scan (requests never scan) or a wildcard action
+        assert not [a for a in _actions(statement) if a == "dynamodb:Scan" or "*" in a], statement
+        # AND none reaches an index (the table has none)
+        assert "index" not in json.dumps(_resources(statement)), statement
 
 
 def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
