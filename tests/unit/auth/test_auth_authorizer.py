@@ -182,9 +182,7 @@ def test_mode_none_never_loads_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     subject = ConnectAuthorizer(AuthSettings.from_env({"AUTH_MODE": "none"}), verifier=Exploding())
     # WHEN a $connect with a token arrives
     # THEN it is allowed as anonymous without touching the token
-    assert subject.decide(load_event("authorizer-token")) == AuthDecision(
-        True, ANONYMOUS, "auth_disabled"
-    )
+    assert subject.decide(load_event("authorizer-token")) == AuthDecision(True, ANONYMOUS, "auth_disabled")
 
 
 @dataclass
