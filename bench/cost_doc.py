@@ -162,7 +162,7 @@ def render(
         "`$default` duration of a publish to that many real WebSocket subscribers of `lambdacast local` "
         f"with {latency:g} ms injected per management-API call (docs/benchmarks.md, *lambdacast local*); "
         "it includes the DynamoDB calls (to the emulator's moto server), the fan-out through the shipped "
-        "`ThreadedFanout` (boto3, 64 threads) and the ack.",
+        "engine (`FastBroadcaster`: SigV4-signed posts over one pooled aiohttp session) and the ack.",
         "* **DynamoDB:** the request units of the publish's own requests, counted through the real "
         "`$default` handler against the template's table (docs/benchmarks.md, *DynamoDB per publish*): "
         "`GetItem` (is the publisher subscribed), `UpdateItem` (the channel's `seq`), `PutItem` (the "
@@ -184,7 +184,7 @@ def render(
         f"At {memory_mb} MB Lambda gives the function {memory_mb}/{cm.FULL_VCPU_MB} of a vCPU, while "
         "the durations above were measured on a full core of this machine. The fan-out bench measured "
         + (
-            f"**{cpu:.3f} ms of CPU per post** for the shipped engine (core `ThreadedFanout`, boto3) in "
+            f"**{cpu:.3f} ms of CPU per post** for the shipped engine (`FastBroadcaster`) in "
             "the same run; a publish cannot finish before its posts' CPU time stretched by "
             f"{cm.FULL_VCPU_MB}/{memory_mb}. Where that floor is longer than the measured duration, "
             "the compute cost follows the floor:"
@@ -194,14 +194,16 @@ def render(
         "",
         _cpu_table(rows, memory_mb) if cpu is not None else "",
         "",
-        "So on Lambda a large fan-out through boto3 is CPU-bound at this memory size. The fast engine "
+        "A boto3 fan-out would be CPU-bound much sooner at this memory size "
         + (
-            f"(`lambdacast.fastpost`: {extra['fast_cpu_ms_per_post']:.3f} ms of CPU per post, same run) "
-            if extra.get("fast_cpu_ms_per_post") is not None
-            else "(`lambdacast.fastpost`, docs/benchmarks.md) "
+            f"(`ThreadedFanout`, boto3 with 64 threads: {extra['boto3_cpu_ms_per_post']:.3f} ms of CPU "
+            "per post, same run); "
+            if extra.get("boto3_cpu_ms_per_post") is not None
+            else "(docs/benchmarks.md); "
         )
-        + "or more memory (more CPU per second, the same GB-s per unit of CPU work) shortens it; API "
-        "Gateway's messages stay the larger share either way.",
+        + "that is why the handlers ship the fast engine. More memory (more CPU per second, the same "
+        "GB-s per unit of CPU work) shortens a CPU-bound publish further; API Gateway's messages stay "
+        "the larger share either way.",
         "",
         "## Beside the per-message cost",
         "",
