@@ -23,7 +23,7 @@ from lambdacast.config import Settings, get_settings
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, DeliveryFailed, ErrorCode
 from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport, deadline_for
-from lambdacast.fastpost import FastBroadcaster
+from lambdacast.fastpost_broadcaster import FastBroadcaster
 from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
 from lambdacast.protocol import choose_subprotocol, error_frame
 from lambdacast.queue_fanout import QueueingBroadcaster, QueueSender

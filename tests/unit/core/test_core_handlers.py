@@ -522,7 +522,7 @@ def test_replies_and_messages_go_through_the_real_management_api_client(
 
 def test_the_deployed_runtime_fans_out_through_the_fast_engine(fresh: App) -> None:
     # GIVEN the runtime the handlers build when no transport is injected
-    from lambdacast.fastpost import FastBroadcaster
+    from lambdacast.fastpost_broadcaster import FastBroadcaster
 
     runtime = Runtime(fresh.runtime.settings, store=fresh.store)
     endpoint = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"

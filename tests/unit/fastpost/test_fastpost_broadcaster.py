@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastpost_fake_api import CREDENTIALS, REGION, FakeManagementApi, RecordingSleep
 from lambdacast.fanout import Broadcaster
-from lambdacast.fastpost import FastBroadcaster
+from lambdacast.fastpost_broadcaster import FastBroadcaster
 
 FRAME = b'{"type":"message","channel":"lobby","seq":7,"data":1}'
 
