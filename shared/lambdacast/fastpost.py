@@ -487,3 +487,12 @@ def close() -> None:
     _local.runner = None
     if runner is not None and runner.pid == os.getpid() and not runner.loop.is_closed():
         runner.close()
+
+
+def __getattr__(name: str) -> Any:
+    """``fastpost.FastBroadcaster``, kept for existing callers (bench/): it lives in fastpost_broadcaster."""
+    if name == "FastBroadcaster":
+        from lambdacast.fastpost_broadcaster import FastBroadcaster  # noqa: PLC0415 - avoids an import cycle
+
+        return FastBroadcaster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
