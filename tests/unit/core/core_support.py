@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,13 +136,24 @@ def settings() -> Settings:
     return Settings(table_name=TABLE, max_data_bytes=32768, max_channels=100, fanout_concurrency=16)
 
 
+#: When the sample events were captured (their requestTimeEpoch, ms); the handlers' clock starts here.
+EVENTS_EPOCH_MS = 1_795_626_616_334
+
+
 @pytest.fixture
 def runtime(
     settings: Settings, store: ChannelStore, transport: RecordingTransport, monkeypatch: pytest.MonkeyPatch
 ) -> Runtime:
-    """The handlers' runtime, pointed at moto and the recording transport."""
+    """The handlers' runtime, pointed at moto and the recording transport.
+
+    The handlers' clock runs from the sample events' capture time rather than today's: items
+    take their TTL from the events' ``connectedAt``, so against the real clock they would all
+    read as expired once the machine's date passed it (presence and history would go empty).
+    """
     rt = Runtime(settings, store=store, transport=transport)
     monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: rt)
+    offset = time.time_ns() // 1_000_000 - EVENTS_EPOCH_MS
+    monkeypatch.setattr("lambdacast.handlers.now_ms", lambda: time.time_ns() // 1_000_000 - offset)
     return rt
 
 
