@@ -102,6 +102,9 @@ def subscribers(lambdacast: RunningEmulator) -> Iterator[list[str]]:
         yield ids
     finally:  # shutting down would run one $disconnect per simulated connection
         _forget(lambdacast, ids)
+        # moto's state outlives this emulator: later modules serving the same template share the
+        # table, and its Query reads the whole table
+        _subscribe_rows(lambdacast, ids, delete=True)
 
 
 def _forget(lambdacast: RunningEmulator, ids: list[str]) -> None:
