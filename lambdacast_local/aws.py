@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -14,6 +16,10 @@ from moto.server import ThreadedMotoServer
 from lambdacast_local.model import Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 from lambdacast_local.sqs_model import Queue
+
+_RUNNING = [0]
+"""Embedded moto servers running in this process (they share moto's global state)."""
+_RUNNING_LOCK = threading.Lock()
 
 
 class EmbeddedAws:
@@ -30,6 +36,8 @@ class EmbeddedAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
+        with _RUNNING_LOCK:
+            _RUNNING[0] += 1
         wsgi = self._server._server  # werkzeug's server: its app is looked up on every request
         wsgi.app = _serialize_dynamodb(wsgi.app)
         host, port = self._server.get_host_and_port()
@@ -88,10 +96,23 @@ class EmbeddedAws:
                 client.create_secret(Name=name, SecretString=value)
 
     def stop(self) -> None:
-        """Stop the embedded server."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop the embedded server; the last one running in this process also empties moto's state.
+
+        moto keeps its backends in process-wide globals shared by every embedded server, so without the
+        reset one emulator's tables (a 10,000-row fan-out test) would live on in the next one started in the
+        same process, where every ``TransactWriteItems`` deep-copies the whole table.
+        """
+        if self._server is None:
+            return
+        with _RUNNING_LOCK:
+            _RUNNING[0] -= 1
+            last = _RUNNING[0] == 0
+        if last:
+            reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+            with contextlib.suppress(OSError), urllib.request.urlopen(reset, timeout=30):
+                pass
+        self._server.stop()
+        self._server = None
 
 
 def _serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
