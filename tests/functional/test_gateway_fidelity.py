@@ -23,8 +23,9 @@ def lambdacast_template() -> Path:
 
 @pytest.fixture(scope="module")
 def lambdacast_options() -> dict[str, Any]:
-    # The integration timeout is API Gateway's 29 s; shortened so a test can wait for it.
-    return {"integration_timeout_s": 1.0}
+    # The integration timeout is API Gateway's 29 s; shortened so a test can wait for it (still long enough
+    # for a cold start on a loaded machine, and shorter than the echo handler's 10 s "sleep").
+    return {"integration_timeout_s": 6.0}
 
 
 def whoami(ws: ClientConnection) -> str:
@@ -111,7 +112,7 @@ def test_permessage_deflate_is_not_negotiated(lambdacast):
 
 
 def test_an_integration_slower_than_the_timeout_gets_the_timed_out_error_frame(lambdacast):
-    # GIVEN a connected client and an integration timeout of 1 s (API Gateway's is 29 s)
+    # GIVEN a connected client and an integration timeout of 6 s (API Gateway's is 29 s)
     with connect(lambdacast.ws_url) as ws:
         connection_id = whoami(ws)
         # WHEN its message runs a handler for 10 s (the function's Timeout is 10 s: Lambda would let it run)
@@ -170,7 +171,7 @@ def test_a_refused_connect_fails_the_handshake_and_fires_no_disconnect(lambdacas
 
 
 def test_a_connect_slower_than_the_integration_timeout_is_refused_with_504(lambdacast, tmp_path):
-    # GIVEN a $connect handler that blocks until the test creates a file, and an integration timeout of 1 s
+    # GIVEN a $connect handler that blocks until the test creates a file, and an integration timeout of 6 s
     release = tmp_path / "release"
     try:
         # WHEN a client connects
