@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from lambdacast_local import moto_transactions
 from lambdacast_local.model import Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 from lambdacast_local.sqs_model import Queue
@@ -34,6 +35,7 @@ class EmbeddedAws:
     def start(self) -> str:
         """Start moto on a free port and return its endpoint URL."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_transactions.install()  # transactions cost the items they touch, not the table
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         with _RUNNING_LOCK:
