@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-DEFAULT_MAX_DATA_BYTES = 32768
+DEFAULT_MAX_DATA_BYTES = 30720  # the publish envelope must fit in one 32 KB API Gateway frame
 DEFAULT_MAX_CHANNELS = 100
 DEFAULT_FANOUT_CONCURRENCY = 64
 DEFAULT_CONNECTION_TTL_SECONDS = 7500

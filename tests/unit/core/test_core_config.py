@@ -11,7 +11,7 @@ def test_defaults_when_only_the_table_is_set() -> None:
     s = Settings.from_env({"TABLE_NAME": "t"})
     assert s == Settings(table_name="t")
     assert (s.max_data_bytes, s.max_channels, s.fanout_concurrency, s.connection_ttl_seconds) == (
-        32768,
+        30720,
         100,
         64,
         7500,
