@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from lambdacast_local.template import load_yaml
 
 # The import, then what ``import boto3`` still costs afterwards: a handler that defers boto3 to its
 # first invocation has moved that cost, not removed it, and the report says so.
@@ -54,35 +54,18 @@ class Row:
         return 1000 * statistics.median(self.deferred) if self.deferred else float("nan")
 
 
-class _Loader(yaml.SafeLoader):
-    """Reads CloudFormation YAML, keeping intrinsic functions as ``{tag: value}``."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
-
-
 def _value(raw: Any, parameters: Mapping[str, Any]) -> str:
     if isinstance(raw, dict) and "Ref" in raw:
         default = parameters.get(str(raw["Ref"]), {}).get("Default")
         return str(default) if default is not None else f"bench-{raw['Ref']}"
     if isinstance(raw, dict):
-        return "https://abc123.execute-api.us-east-1.amazonaws.com/prod" if "Sub" in raw else "bench"
+        return "https://abc123.execute-api.us-east-1.amazonaws.com/prod" if "Fn::Sub" in raw else "bench"
     return str(raw)
 
 
 def handler_envs(root: Path) -> dict[str, dict[str, str]]:
     """Function folder name -> the environment variables the template gives it."""
-    template = yaml.load((root / "template.yaml").read_text(), Loader=_Loader)
+    template = load_yaml(root / "template.yaml")
     parameters = template.get("Parameters", {})
     shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     envs: dict[str, dict[str, str]] = {}

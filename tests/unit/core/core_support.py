@@ -15,12 +15,13 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings
 from lambdacast.errors import ConnectionGone, DeliveryFailed
 from lambdacast.handlers import Runtime
 from moto import mock_aws
+
+from lambdacast_local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -30,26 +31,9 @@ TABLE = "lambdacast-test"
 # -- template.yaml's own table definition -----------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that accepts CloudFormation short tags (!Ref, !Sub, !GetAtt ...)."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {f"Fn::{tag_suffix}" if tag_suffix != "Ref" else "Ref": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def template_table() -> dict[str, Any]:
     """The Properties of the DynamoDB table in template.yaml."""
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    template = load_yaml(ROOT / "template.yaml")
     tables = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert len(tables) == 1, "template.yaml must define exactly one DynamoDB table"
     return dict(tables[0]["Properties"])
