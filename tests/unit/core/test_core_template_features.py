@@ -8,15 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
-from core_support import ROOT, _CfnLoader
+from core_support import ROOT
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from lambdacast_local.template import load_yaml
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    loaded: dict[str, Any] = load_yaml(ROOT / "template.yaml")
     return loaded
 
 
