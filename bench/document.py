@@ -27,9 +27,9 @@ round. Every run checks that the server accepted exactly N posts. Figures are me
   checked byte for byte by the unit tests).
 * **fastpost + AWSRequest signing**: the same engine signing every request through botocore's
   `SigV4Auth.add_auth`, to show what the cached signer saves.
-* **core ThreadedFanout** / **core FastBroadcaster**: the backend's own `Broadcaster` paths, the
-  one it ships today (`ThreadedFanout` over `ManagementGateway`, boto3) and the fastpost adapter
-  that can replace it (`lambdacast.fastpost.FastBroadcaster`), fed one page of ids.
+* **core ThreadedFanout** / **core FastBroadcaster**: the backend's own `Broadcaster` paths, fed one
+  page of ids: the boto3 one (`ThreadedFanout` over `ManagementGateway`, kept for tests and as the
+  comparison) and the one the handlers ship (`FastBroadcaster`, over fastpost).
 """
 
 _CAVEATS = """\
