@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ddb_units
+from lambdacast_local.worker import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "lambdacast-bench"
@@ -260,7 +261,7 @@ def measure(sizes: list[int], connections: int) -> list[PublishCost]:
         assert spec.loader is not None
         app = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(app)
-        context = _LambdaContext()
+        context = _lambda_context()
         results: list[PublishCost] = []
         for size in sizes:
             channel = f"bench-{size}"
@@ -276,18 +277,15 @@ def measure(sizes: list[int], connections: int) -> list[PublishCost]:
         return results
 
 
-@dataclass(frozen=True)
-class _LambdaContext:
-    function_name: str = "lambdacast-DefaultFunction"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:lambdacast-DefaultFunction"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "3c4d7a1e-0f6b-4d5c-9a8e-7b6c5d4e3f21"
-    log_group_name: str = "/aws/lambda/lambdacast-DefaultFunction"
-    log_stream_name: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+def _lambda_context() -> LambdaContext:
+    """The emulator's own LambdaContext, with Lambda's 29 s of an API Gateway integration left."""
+    config = {
+        "function_name": "lambdacast-DefaultFunction",
+        "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:lambdacast-DefaultFunction",
+        "memory_mb": 512,
+        "log_stream_name": "bench",
+    }
+    return LambdaContext(config, "3c4d7a1e-0f6b-4d5c-9a8e-7b6c5d4e3f21", time.time_ns() // 1_000_000 + 29_000)
 
 
 def main() -> None:
