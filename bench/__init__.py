@@ -1,7 +1,7 @@
 """``make bench``: lambdacast's benchmark suite (``python -m bench``).
 
 Suites:
-    fanout      the fan-out engines (sequential boto3, boto3 thread pool, lambdacast.fastpost)
+    fanout      the fan-out engines (sequential boto3, boto3 thread pool, lambdacast.delivery)
                 against a management API with an injected per-call latency
     coldstart   importing each ``functions/*/app.py`` in a fresh interpreter vs ``import boto3``
 

@@ -229,7 +229,7 @@ def _write_cost(
     cells: list[fanout_bench.Cell],
     emulated: emulator_bench.EmulatorResults,
 ) -> None:
-    shipped = [c for c in cells if c.engine.startswith("core FastBroadcaster")]  # what the handlers use
+    shipped = [c for c in cells if c.engine.startswith("core DirectBroadcaster")]  # what the handlers use
     cpu = max(shipped, key=lambda c: c.recipients).cpu_ms_per_post if shipped else None
     durations = {f.recipients: f.median_duration_ms for f in emulated.fanout if f.duration_ms}
     memory = cost_doc.template_memory_mb()
@@ -238,7 +238,7 @@ def _write_cost(
     sources: dict[str, str] = {
         suite: f"({stored[suite]['when']})" for suite in ("dynamodb", "emulator", "fanout") if suite in stored
     }
-    threaded = [c for c in cells if c.engine.startswith("core ThreadedFanout")]
+    threaded = [c for c in cells if c.engine.startswith("boto3 threads")]
     extra = {
         "cpu_ms_per_post": cpu,
         "boto3_cpu_ms_per_post": (

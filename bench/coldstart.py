@@ -96,7 +96,7 @@ def _lambda_env(function: str) -> dict[str, str]:
 
 
 def rows(root: Path) -> list[Row]:
-    """``import boto3`` first, then every handler, then the fastpost module on its own."""
+    """``import boto3`` first, then every handler, then the delivery transport module on its own."""
     envs = handler_envs(root)
     baseline_env = _lambda_env("baseline")
     out = [Row("import boto3 (baseline)", "boto3", "", baseline_env)]
@@ -105,7 +105,12 @@ def rows(root: Path) -> list[Row]:
         env = {**_lambda_env(name), **envs.get(name, {})}
         out.append(Row(f"functions/{name}/app.py", "app", f"{root / 'shared'}:{app.parent}", env))
     out.append(
-        Row("lambdacast.fastpost (module only)", "lambdacast.fastpost", str(root / "shared"), baseline_env)
+        Row(
+            "lambdacast.delivery.transport (module only)",
+            "lambdacast.delivery.transport",
+            str(root / "shared"),
+            baseline_env,
+        )
     )
     return out
 

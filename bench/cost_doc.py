@@ -25,8 +25,8 @@ def template_memory_mb(template: Path = ROOT / "template.yaml") -> int:
 
 
 def queue_path(template: Path = ROOT / "template.yaml") -> cm.QueuePath:
-    """The SQS path's threshold and batch sizes, from the template and ``lambdacast.queue_fanout``."""
-    from lambdacast.queue_fanout import DEFAULT_BATCH_RECIPIENTS
+    """The SQS path's threshold and batch sizes, from the template and ``lambdacast.delivery.queue``."""
+    from lambdacast.delivery.queue import DEFAULT_BATCH_RECIPIENTS
 
     from lambdacast_local.template import load_yaml
 
@@ -162,7 +162,7 @@ def render(
         "`$default` duration of a publish to that many real WebSocket subscribers of `lambdacast local` "
         f"with {latency:g} ms injected per management-API call (docs/benchmarks.md, *lambdacast local*); "
         "it includes the DynamoDB calls (to the emulator's moto server), the fan-out through the shipped "
-        "engine (`FastBroadcaster`: SigV4-signed posts over one pooled aiohttp session) and the ack.",
+        "engine (`DirectBroadcaster`: SigV4-signed posts over one pooled aiohttp session) and the ack.",
         "* **DynamoDB:** the request units of the publish's own requests, counted through the real "
         "`$default` handler against the template's table (docs/benchmarks.md, *DynamoDB per publish*): "
         "`GetItem` (is the publisher subscribed), `UpdateItem` (the channel's `seq`), `PutItem` (the "
@@ -184,7 +184,7 @@ def render(
         f"At {memory_mb} MB Lambda gives the function {memory_mb}/{cm.FULL_VCPU_MB} of a vCPU, while "
         "the durations above were measured on a full core of this machine. The fan-out bench measured "
         + (
-            f"**{cpu:.3f} ms of CPU per post** for the shipped engine (`FastBroadcaster`) in "
+            f"**{cpu:.3f} ms of CPU per post** for the shipped engine (`DirectBroadcaster`) in "
             "the same run; a publish cannot finish before its posts' CPU time stretched by "
             f"{cm.FULL_VCPU_MB}/{memory_mb}. Where that floor is longer than the measured duration, "
             "the compute cost follows the floor:"
@@ -196,8 +196,8 @@ def render(
         "",
         "A boto3 fan-out would be CPU-bound much sooner at this memory size "
         + (
-            f"(`ThreadedFanout`, boto3 with 64 threads: {extra['boto3_cpu_ms_per_post']:.3f} ms of CPU "
-            "per post, same run); "
+            f"(a boto3 `post_to_connection` pool with 64 threads: "
+            f"{extra['boto3_cpu_ms_per_post']:.3f} ms of CPU per post, same run); "
             if extra.get("boto3_cpu_ms_per_post") is not None
             else "(docs/benchmarks.md); "
         )

@@ -139,7 +139,7 @@ class QueuePath:
     threshold: int
     """``QueueFanoutThreshold``: recipients the publishing function posts to itself."""
     per_message: int
-    """Recipients per queued SQS message (``lambdacast.queue_fanout.DEFAULT_BATCH_RECIPIENTS``)."""
+    """Recipients per queued SQS message (``lambdacast.delivery.queue.DEFAULT_BATCH_RECIPIENTS``)."""
     esm_batch: int
     """Messages per ``FanoutFunction`` invocation (the event source mapping's ``BatchSize``)."""
     id_bytes: int = 16

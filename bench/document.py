@@ -21,15 +21,14 @@ round. Every run checks that the server accepted exactly N posts. Figures are me
   Chalice. Run only up to {seq_max:,} recipients: at 10,000 it would take minutes per run.
 * **boto3 threads**: one client shared by a `ThreadPoolExecutor` of {conc} workers with
   `max_pool_connections={conc}` (botocore's default pool of 10 would silently cap it) and
-  botocore retries off, i.e. the core's `ThreadedFanout` + `ManagementGateway` shape.
-* **fastpost**: `lambdacast.fastpost.post_many`, {conc} coroutines over one pooled aiohttp
+  botocore retries off: what a boto3 backend would ship.
+* **fastpost**: `lambdacast.delivery.transport.post_many`, {conc} coroutines over one pooled aiohttp
   session, each request SigV4-signed by `FastSigner` (same headers as botocore's `SigV4Auth`,
   checked byte for byte by the unit tests).
 * **fastpost + AWSRequest signing**: the same engine signing every request through botocore's
   `SigV4Auth.add_auth`, to show what the cached signer saves.
-* **core ThreadedFanout** / **core FastBroadcaster**: the backend's own `Broadcaster` paths, fed one
-  page of ids: the boto3 one (`ThreadedFanout` over `ManagementGateway`, kept for tests and as the
-  comparison) and the one the handlers ship (`FastBroadcaster`, over fastpost).
+* **core DirectBroadcaster**: the backend's one fan-out engine as the handlers (and the tests)
+  run it, fed one page of ids (`lambdacast.delivery.broadcaster`, over the transport above).
 """
 
 _CAVEATS = """\

@@ -7,7 +7,7 @@ Lambda container) and then called per run; it returns how many posts were delive
 * ``boto3 threads`` - one client shared by a ``ThreadPoolExecutor`` of ``concurrency`` workers,
   ``max_pool_connections`` sized to match (botocore's default pool of 10 would cap it silently),
   botocore retries off (the core retries itself).
-* ``fastpost`` - :func:`lambdacast.fastpost.post_many`.
+* ``fastpost`` - :func:`lambdacast.delivery.transport.post_many`.
 * ``fastpost + AWSRequest signing`` - the same engine signing each request through botocore's
   ``SigV4Auth.add_auth``, to show what the cached signer saves.
 """
@@ -81,8 +81,8 @@ def boto3_threads(endpoint: str, concurrency: int) -> Engine:
 
 
 def fastpost(endpoint: str, concurrency: int, *, botocore_signing: bool = False) -> Engine:
-    from lambdacast import fastpost as fp
-    from lambdacast.fastpost_sigv4 import BotocoreSigner
+    from lambdacast.delivery import transport as fp
+    from lambdacast.delivery.sigv4 import BotocoreSigner
 
     signer = BotocoreSigner(CREDENTIALS.get_frozen_credentials(), REGION) if botocore_signing else None
 
@@ -105,36 +105,18 @@ def fastpost(endpoint: str, concurrency: int, *, botocore_signing: bool = False)
     return Engine(name, post, fp.close)
 
 
-def core_threaded(endpoint: str, concurrency: int) -> Engine:
-    """The core's current path: ``ThreadedFanout`` over ``ManagementGateway`` (boto3)."""
-    from lambdacast.fanout import ThreadedFanout
-    from lambdacast.gateway import ManagementGateway
-
-    client = _boto3_client(endpoint, concurrency)
-    fanout = ThreadedFanout(ManagementGateway(client), concurrency=concurrency, on_gone=_no_gone)
-
-    def post(ids: Sequence[str]) -> int:
-        return _checked(fanout.broadcast([ids], PAYLOAD))
-
-    def close() -> None:
-        fanout.close()
-        client.close()
-
-    return Engine(f"core ThreadedFanout ({concurrency})", post, close)
-
-
 def core_fast(endpoint: str, concurrency: int) -> Engine:
-    """The core's ``Broadcaster`` interface over fastpost (``FastBroadcaster``)."""
-    from lambdacast import fastpost as fp
+    """The core's one fan-out engine (``DirectBroadcaster``), as the handlers run it."""
+    from lambdacast.delivery.broadcaster import DirectBroadcaster
 
-    fanout = fp.FastBroadcaster(
+    fanout = DirectBroadcaster(
         endpoint, concurrency=concurrency, on_gone=_no_gone, region=REGION, credentials=CREDENTIALS
     )
 
     def post(ids: Sequence[str]) -> int:
         return _checked(fanout.broadcast([ids], PAYLOAD))
 
-    return Engine(f"core FastBroadcaster ({concurrency})", post, fanout.close)
+    return Engine(f"core DirectBroadcaster ({concurrency})", post, fanout.close)
 
 
 def _no_gone(connection_id: str) -> None:

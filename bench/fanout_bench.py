@@ -85,7 +85,7 @@ def build_engines(
         engines.fastpost(endpoint, config.concurrency),
     ]
     # The core's own Broadcaster paths; the core is young, so a change there skips them loudly.
-    for factory in (engines.core_threaded, engines.core_fast):
+    for factory in (engines.core_fast,):
         try:
             built.append(factory(endpoint, config.concurrency))
         except Exception as exc:

@@ -54,7 +54,7 @@ def fanout_verdicts(cells: Sequence[Cell]) -> tuple[str, list[str]]:
     lines = [
         "| recipients | fastpost vs boto3 threads: deliveries per CPU-second | "
         "fastpost vs boto3 threads: wall | fastpost vs boto3 sequential: wall | "
-        "core FastBroadcaster vs core ThreadedFanout: deliveries per CPU-second |",
+        "core DirectBroadcaster vs boto3 threads: deliveries per CPU-second |",
         "|---:|---:|---:|---:|---:|",
     ]
     cpu_ratios: dict[int, float] = {}
@@ -71,7 +71,7 @@ def fanout_verdicts(cells: Sequence[Cell]) -> tuple[str, list[str]]:
         cpu_ratios[size], wall_vs_seq[size] = cpu, wall_seq
         seq_text = f"{wall_seq:.1f}x" if seq else "not run (too slow at this size)"
         core_fast, core_threads = (
-            _engine(cells, p, size) for p in ("core FastBroadcaster", "core ThreadedFanout")
+            _engine(cells, p, size) for p in ("core DirectBroadcaster", "boto3 threads")
         )
         core_text = (
             f"{core_fast.per_cpu_second / core_threads.per_cpu_second:.2f}x"

@@ -1,12 +1,12 @@
-"""``FanoutFunction``: posts batches of recipients queued by a large publish (lambdacast.queue_worker)."""
+"""``FanoutFunction``: posts the batches a large publish queued (lambdacast.delivery.queue_worker)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from lambdacast.delivery.queue_worker import on_fanout_event
 from lambdacast.observability import logger, metrics, trace_handler
-from lambdacast.queue_worker import on_fanout_event
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -162,15 +162,12 @@ def _announce_join(change: Change, ctx: Context) -> None:
 def _replay(channel: str, since: int, upto: int, ctx: Context) -> bool:
     """Post the messages after ``since`` (up to ``upto``) to the caller, in order; return ``recovered``."""
     recovery = HistoryStore(ctx.store).since(channel, since=since, upto=upto, now_epoch=ctx.now_epoch)
-    if ctx.transport is None:
+    if ctx.direct is None:
         return recovery.recovered and not recovery.messages
-    for message in recovery.messages:
-        # A ConnectionGone here ends the action; the reply's own 410 then cleans the caller up.
-        ctx.transport.post(ctx.caller.connection_id, message.frame.encode())
-    obs.logger.info(
-        "recovered", extra={"channel": channel, "since": since, "replayed": len(recovery.messages)}
-    )
-    return recovery.recovered
+    frames = [message.frame.encode() for message in recovery.messages]
+    posted = ctx.direct.post_in_order(ctx.caller.connection_id, frames, deadline=ctx.deadline).posted
+    obs.logger.info("recovered", extra={"channel": channel, "since": since, "replayed": posted})
+    return recovery.recovered and posted == len(frames)
 
 
 @router.route(Unsubscribe)

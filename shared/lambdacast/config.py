@@ -35,6 +35,17 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _boolean(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1", "yes"}:
+        return True
+    if raw in {"false", "0", "no"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the functions need to know about their deployment.
@@ -58,6 +69,9 @@ class Settings:
             recipient is posted by the publishing function.
         queue_fanout_threshold: Recipients a publishing function posts to itself; the rest go
             through the fan-out queue (``QUEUE_FANOUT_THRESHOLD``).
+        direct_replies: Whether replies to the caller are the ``$default`` route's response
+            (``DIRECT_REPLIES``, default ``true``: the route has a route response); ``false`` posts
+            them to the caller's connection, for a route without one.
     """
 
     table_name: str
@@ -72,6 +86,7 @@ class Settings:
     publish_burst: int = DEFAULT_PUBLISH_BURST
     fanout_queue_url: str | None = None
     queue_fanout_threshold: int = DEFAULT_QUEUE_FANOUT_THRESHOLD
+    direct_replies: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +124,7 @@ class Settings:
             queue_fanout_threshold=_positive_int(
                 env, "QUEUE_FANOUT_THRESHOLD", DEFAULT_QUEUE_FANOUT_THRESHOLD
             ),
+            direct_replies=_boolean(env, "DIRECT_REPLIES", default=True),
         )
 
 

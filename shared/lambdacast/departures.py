@@ -19,7 +19,7 @@ from lambdacast.protocol import member_frame
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore
-    from lambdacast.fanout import Broadcaster
+    from lambdacast.delivery.broadcaster import Broadcaster
     from lambdacast.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The three route handlers' logic; ``functions/*/app.py`` add the decorators and call these.
 
-Dependencies (settings, table client, management API clients, fan-out pool) are built once per
+Dependencies (settings, table client, the delivery engine, fan-out queue) are built once per
 container by :func:`get_runtime`; tests replace that function to inject fakes.
 """
 
@@ -20,18 +20,19 @@ from lambdacast import observability as obs
 from lambdacast.actions import router
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings, get_settings
+from lambdacast.delivery.broadcaster import Broadcaster, DirectBroadcaster, deadline_for
+from lambdacast.delivery.endpoint import resolve_endpoint
+from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
-from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ConnectionGone, DeliveryFailed, ErrorCode
-from lambdacast.fanout import Broadcaster, ThreadedFanout, Transport, deadline_for
-from lambdacast.fastpost_broadcaster import FastBroadcaster
-from lambdacast.gateway import ManagementGateway, client_for, resolve_endpoint
-from lambdacast.protocol import choose_subprotocol, error_frame
-from lambdacast.queue_fanout import QueueingBroadcaster, QueueSender
+from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
+from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol, error_frame
 from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from lambdacast.delivery.transport import Exchange
 
 OK = {"statusCode": 200}
 
@@ -42,13 +43,13 @@ def now_ms() -> int:
 
 
 class Runtime:
-    """The per-container services: settings, store, transports and fan-out engines.
+    """The per-container services: settings, store, the delivery engine and the fan-out queue.
 
     Args:
         settings: The settings.
         store: The channel store (built from ``settings.table_name`` when omitted).
-        transport: One transport for every endpoint (tests); by default a
-            :class:`~lambdacast.gateway.ManagementGateway` per endpoint.
+        exchange: How each ``@connections`` request is sent (tests pass an in-memory one); by
+            default the pooled aiohttp session of :mod:`lambdacast.delivery.transport`.
         sqs: The SQS client of the fan-out queue (tests); by default built on first use when
             ``settings.fanout_queue_url`` is set and a batch is sent.
     """
@@ -58,15 +59,15 @@ class Runtime:
         settings: Settings,
         *,
         store: ChannelStore | None = None,
-        transport: Transport | None = None,
+        exchange: Exchange | None = None,
         sqs: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store or ChannelStore(
             settings.table_name, max_pool_connections=settings.fanout_concurrency + 4
         )
-        self._transport = transport
-        self._transports: dict[str, Transport] = {}
+        self._exchange = exchange
+        self._direct: dict[str, DirectBroadcaster] = {}
         self._fanouts: dict[str, Broadcaster] = {}
         self.limiter = RateLimiter(rate=settings.publish_rate_per_second, burst=settings.publish_burst)
         self.action_limiter = RateLimiter(rate=ACTION_RATE_PER_SECOND, burst=ACTION_BURST)
@@ -74,32 +75,24 @@ class Runtime:
         self._sqs = sqs
         self._sender: QueueSender | None = None
 
-    def transport(self, endpoint: str) -> Transport:
-        """The transport posting to ``endpoint``."""
-        if self._transport is not None:
-            return self._transport
-        transport = self._transports.get(endpoint)
-        if transport is None:
-            client = client_for(endpoint, max_pool_connections=self.settings.fanout_concurrency)
-            transport = self._transports[endpoint] = ManagementGateway(client)
-        return transport
+    def direct(self, endpoint: str) -> DirectBroadcaster:
+        """The engine posting from this function to ``endpoint`` (fan-out pages, replays, disconnects)."""
+        engine = self._direct.get(endpoint)
+        if engine is None:
+            options: dict[str, Any] = {} if self._exchange is None else {"exchange": self._exchange}
+            engine = self._direct[endpoint] = DirectBroadcaster(
+                endpoint,
+                concurrency=self.settings.fanout_concurrency,
+                on_gone=self.departures.remove,
+                **options,
+            )
+        return engine
 
     def fanout(self, endpoint: str) -> Broadcaster:
-        """The fan-out engine posting to ``endpoint``."""
+        """The broadcaster to ``endpoint``: direct, or through SQS beyond the queue threshold."""
         engine = self._fanouts.get(endpoint)
         if engine is None:
-            if self._transport is not None:  # an injected transport (tests) posts through the threads
-                engine = ThreadedFanout(
-                    self._transport,
-                    concurrency=self.settings.fanout_concurrency,
-                    on_gone=self.departures.remove,
-                )
-            else:  # deployed: the async SigV4 engine (issue 6), same 410/429/retry semantics
-                engine = FastBroadcaster(
-                    endpoint,
-                    concurrency=self.settings.fanout_concurrency,
-                    on_gone=self.departures.remove,
-                )
+            engine = self.direct(endpoint)
             if self.settings.fanout_queue_url:  # recipients beyond the threshold go through SQS
                 engine = QueueingBroadcaster(
                     engine,
@@ -228,32 +221,32 @@ def on_disconnect(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 
 def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """``$default``: run the frame's action and post the reply frame to the caller's own connection.
+    """``$default``: run the frame's action and answer the caller.
 
-    The reply is posted through the management API (it does not depend on a route response),
-    so the return value carries no body. Never raises.
+    The reply is the route's response (``body``): API Gateway delivers it through the route
+    response, with no ``@connections`` call. Frames that must precede it (a recovery replay) are
+    posted before this returns. With ``DIRECT_REPLIES=false`` (a route without a route response)
+    the reply is posted to the caller's connection instead. Never raises.
     """
     ws = APIGatewayWebSocketEvent(event)
     _bind(ws)
-    transport: Transport | None = None
     ctx: Context | None = None
-    caller_id = ""
+    runtime: Runtime | None = None
+    endpoint = ""
     try:
         runtime = get_runtime()
         rc = ws.request_context
         caller = _caller(ws)
-        caller_id = caller.connection_id
         endpoint = resolve_endpoint(
             runtime.settings.management_endpoint, domain_name=rc.domain_name, stage=rc.stage
         )
-        transport = runtime.transport(endpoint)
         ctx = Context(
             caller=caller,
             settings=runtime.settings,
             store=runtime.store,
             fanout=runtime.fanout(endpoint),
             clock=now_ms,
-            transport=transport,
+            direct=runtime.direct(endpoint),
             limiter=runtime.limiter,
             action_limiter=runtime.action_limiter,
             departures=runtime.departures,
@@ -271,49 +264,27 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Exception:
         obs.logger.exception("frame failed before dispatch")
         reply = error_frame(None, code=ErrorCode.INTERNAL_ERROR, message=INTERNAL_ERROR_MESSAGE)
-    if transport is not None:
-        _reply(transport, caller_id, reply)
+    reply = _fitting(reply)
     if ctx is not None and ctx.departures is not None:
         try:
             announce([], ctx.departures, ctx.fanout, ctx.store)
         except Exception:
             obs.logger.exception("could not announce the presence members who left")
+    if runtime is None or runtime.settings.direct_replies or not endpoint:
+        return {"statusCode": 200, "body": reply}
+    try:
+        runtime.direct(endpoint).post_in_order(ws.request_context.connection_id, [reply.encode()])
+    except Exception:
+        obs.logger.exception("could not post the reply")
     return OK
 
 
-#: API Gateway's limit on one ``@connections`` post (a bigger one is refused with 413).
-POST_LIMIT_BYTES = 128 * 1024
-
-
-def _reply(transport: Transport, connection_id: str, frame: str) -> None:
-    data = frame.encode()
-    if len(data) > POST_LIMIT_BYTES:  # never sent: answer with a small error instead of silence
-        obs.logger.error("reply too large to post", extra={"bytes": len(data)})
-        data = _too_large_reply(frame, len(data)).encode()
-    try:
-        transport.post(connection_id, data)
-    except DeliveryFailed as exc:
-        if not _is_too_large(exc):
-            obs.logger.exception("could not post the reply")
-            return
-        obs.logger.error("the reply was refused as too large (413); posting an error frame instead")
-        try:
-            transport.post(connection_id, _too_large_reply(frame, len(data)).encode())
-        except Exception:
-            obs.logger.exception("could not post the error frame either")
-    except ConnectionGone:
-        obs.logger.info("caller left before its reply; removing it")
-        obs.count(obs.GONE_CONNECTIONS)
-        try:
-            get_runtime().departures.remove(connection_id)
-        except Exception:
-            obs.logger.exception("cleanup of the gone caller failed; its items expire by TTL")
-    except Exception:
-        obs.logger.exception("could not post the reply")
-
-
-def _too_large_reply(frame: str, size: int) -> str:
-    """A small ``too_large`` error frame answering the same ``id`` as ``frame`` (too large to post)."""
+def _fitting(frame: str) -> str:
+    """The reply, or a small ``too_large`` error when it is larger than API Gateway would deliver."""
+    size = len(frame.encode())
+    if size <= MAX_POST_BYTES:
+        return frame
+    obs.logger.error("reply too large to send", extra={"bytes": size})
     try:
         frame_id = json.loads(frame).get("id")
     except ValueError:
@@ -321,17 +292,6 @@ def _too_large_reply(frame: str, size: int) -> str:
     return error_frame(
         frame_id if isinstance(frame_id, str) else None,
         code=ErrorCode.TOO_LARGE,
-        message=f"The reply ({size} bytes) was larger than a WebSocket post may be; ask for less "
+        message=f"The reply ({size} bytes) was larger than a WebSocket message may be; ask for less "
         '(a smaller history "limit", say).',
     )
-
-
-def _is_too_large(exc: BaseException) -> bool:
-    """Whether a failed post was refused with HTTP 413 (payload too large)."""
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    if not isinstance(response, dict):
-        return "413" in str(exc) or "PayloadTooLarge" in str(exc)
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code = response.get("Error", {}).get("Code", "")
-    return bool(status == 413 or code == "PayloadTooLargeException")

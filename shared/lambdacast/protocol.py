@@ -22,6 +22,7 @@ from lambdacast.errors import (
 )
 
 __all__ = [
+    "MAX_POST_BYTES",
     "MAX_REPLY_BYTES",
     "PROTOCOL_VERSION",
     "SUBPROTOCOL",
@@ -66,6 +67,8 @@ SUBPROTOCOL: Final = "lambdacast.v1"
 #: The largest reply frame sent, in bytes: API Gateway refuses a post over 128 KB (413), which
 #: would leave the client with no reply at all; the rest is headroom.
 MAX_REPLY_BYTES: Final = 120 * 1024
+#: API Gateway's limit on one message to a client (a post over it is refused with 413).
+MAX_POST_BYTES: Final = 128 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from lambdacast import observability as obs
+from lambdacast.delivery.broadcaster import deadline_for
 from lambdacast.errors import (
     INTERNAL_ERROR_MESSAGE,
     ErrorCode,
@@ -32,7 +33,6 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
-from lambdacast.fanout import deadline_for
 from lambdacast.protocol import Limits, Publish, parse_frame
 from lambdacast.publishing import Published, publish_message
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lambdacast import observability as obs
+from lambdacast.delivery.broadcaster import FanoutResult
 from lambdacast.departures import announce
-from lambdacast.fanout import FanoutResult
 from lambdacast.history import HistoryStore
 from lambdacast.protocol import message_frame
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from lambdacast.channels import ChannelStore
+    from lambdacast.delivery.broadcaster import Broadcaster
     from lambdacast.departures import Departures
-    from lambdacast.fanout import Broadcaster
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from lambdacast.protocol import Limits, Request, error_frame, parse_frame
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore
     from lambdacast.config import Settings
+    from lambdacast.delivery.broadcaster import Broadcaster, DirectBroadcaster
     from lambdacast.departures import Departures
-    from lambdacast.fanout import Broadcaster, Transport
     from lambdacast.ratelimit import RateLimiter
 
 R = TypeVar("R", bound=Request)
@@ -48,7 +48,7 @@ class Context:
         store: The channel store.
         fanout: The broadcaster.
         clock: Milliseconds since epoch.
-        transport: Posts to the caller directly (recovery replays), when available.
+        direct: Posts to one connection from this function (recovery replays), when available.
         limiter: The per-connection publish rate limiter (none: no limit).
         action_limiter: The per-connection limiter of subscribe, unsubscribe, history and presence
             (none: no limit).
@@ -62,7 +62,7 @@ class Context:
     store: ChannelStore
     fanout: Broadcaster
     clock: Callable[[], int]
-    transport: Transport | None = None
+    direct: DirectBroadcaster | None = None
     limiter: RateLimiter | None = None
     action_limiter: RateLimiter | None = None
     departures: Departures | None = None

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings
-from lambdacast.errors import ConnectionGone, DeliveryFailed
+from lambdacast.delivery.transport import Reply
 from lambdacast.handlers import Runtime
 from moto import mock_aws
 
@@ -79,26 +80,58 @@ def store(dynamodb: Any) -> ChannelStore:
     return ChannelStore(TABLE, client=dynamodb, sleep=lambda _s: None)
 
 
-# -- a transport that records posts and can be told to fail -----------------------------------------
+# -- an in-memory @connections API that records what reaches each connection ------------------------
 
 
 @dataclass
 class RecordingTransport:
-    """Records every post; connections in ``gone`` answer 410, those in ``failing`` fail for good."""
+    """API Gateway's side of ``@connections``, in memory: the delivery engine's ``exchange``.
+
+    Every signed request the deployed engine sends lands here instead of on a socket. Connections
+    in ``gone`` answer 410, those in ``failing`` 403 (refused for good, no retry), those in
+    ``throttled`` 429 a given number of times (retried by the engine); a POST to any
+    other connection is recorded in ``posts``, a DELETE in ``deleted``. Replies returned as a
+    route's response are recorded in ``posts`` too (:meth:`route_response`), in arrival order, as
+    the client would receive them.
+    """
 
     gone: set[str] = field(default_factory=set)
     failing: set[str] = field(default_factory=set)
+    throttled: dict[str, int] = field(default_factory=dict)
+    """Connection id -> how many more posts to it answer 429 (then it is served)."""
     posts: list[tuple[str, bytes]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def post(self, connection_id: str, data: bytes) -> int:
-        if connection_id in self.gone:
-            raise ConnectionGone("gone", connection_id=connection_id)
-        if connection_id in self.failing:
-            raise DeliveryFailed("retries exhausted", connection_id=connection_id)
+    async def exchange(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float | None
+    ) -> Reply:
+        assert headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "), "unsigned request"
+        connection_id = unquote(url.rsplit("/@connections/", 1)[1])
         with self._lock:
-            self.posts.append((connection_id, data))
-        return 0
+            self.requests += 1
+            if self.throttled.get(connection_id, 0) > 0:
+                self.throttled[connection_id] -= 1
+                return Reply(429, "LimitExceededException", b'{"message":"Rate exceeded"}')
+        if connection_id in self.gone:
+            return Reply(410, "GoneException", b'{"message":null}')
+        if connection_id in self.failing:
+            return Reply(403, "ForbiddenException", b'{"message":"Forbidden"}')
+        with self._lock:
+            if method == "DELETE":
+                self.deleted.append(connection_id)
+                self.gone.add(connection_id)
+                return Reply(204)
+            self.posts.append((connection_id, bytes(body)))
+        return Reply(200)
+
+    def route_response(self, connection_id: str, response: dict[str, Any]) -> None:
+        """Deliver a ``$default`` response's body to its caller, as a route response does."""
+        body = response.get("body")
+        if body is not None and connection_id not in self.gone:
+            with self._lock:
+                self.posts.append((connection_id, str(body).encode()))
 
     def frames(self, connection_id: str) -> list[dict[str, Any]]:
         """The frames posted to one connection, decoded, in posting order."""
@@ -134,7 +167,7 @@ def runtime(
     take their TTL from the events' ``connectedAt``, so against the real clock they would all
     read as expired once the machine's date passed it (presence and history would go empty).
     """
-    rt = Runtime(settings, store=store, transport=transport)
+    rt = Runtime(settings, store=store, exchange=transport.exchange)
     monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: rt)
     offset = time.time_ns() // 1_000_000 - EVENTS_EPOCH_MS
     monkeypatch.setattr("lambdacast.handlers.now_ms", lambda: time.time_ns() // 1_000_000 - offset)
@@ -187,12 +220,23 @@ Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @pytest.fixture
-def invoke(runtime: Runtime) -> Callable[[str], Invoke]:
-    """``invoke("default")(event)`` calls functions/default/app.py's handler like Lambda would."""
+def invoke(runtime: Runtime, transport: RecordingTransport) -> Callable[[str], Invoke]:
+    """``invoke("default")(event)`` calls functions/default/app.py's handler like Lambda would.
+
+    A ``$default`` response's body reaches the caller as API Gateway's route response delivers
+    it: it is recorded in ``transport`` after whatever the invocation posted.
+    """
 
     def for_route(route: str) -> Invoke:
         module = _load_app(route)
-        return lambda event: module.handler(event, FakeLambdaContext())
+
+        def call(event: dict[str, Any]) -> dict[str, Any]:
+            response: dict[str, Any] = module.handler(event, FakeLambdaContext())
+            if route == "default":
+                transport.route_response(event["requestContext"]["connectionId"], response)
+            return response
+
+        return call
 
     return for_route
 

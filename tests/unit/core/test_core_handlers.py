@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from core_support import RecordingTransport, load_event, message_event
@@ -36,10 +35,10 @@ class App:
         assert self.connect(load_event("connect", connectionId=connection_id)) == {"statusCode": 200}
 
     def send(self, body: dict[str, Any], connection_id: str = ME) -> None:
-        assert self.default(message_event(json.dumps(body), connection_id)) == {"statusCode": 200}
+        assert self.default(message_event(json.dumps(body), connection_id))["statusCode"] == 200
 
     def event(self, name: str) -> None:
-        assert self.default(load_event(name)) == {"statusCode": 200}
+        assert self.default(load_event(name))["statusCode"] == 200
 
     def items(self) -> list[dict[str, Any]]:
         return list(self.dynamodb.scan(TableName=self.store.table_name)["Items"])
@@ -447,8 +446,30 @@ def test_publish_emits_emf_metrics(app: App, capsys: pytest.CaptureFixture[str])
     assert emf[0]["Deliveries"] == [1.0]
 
 
-def test_reply_to_a_caller_that_is_gone_cleans_it_up(app: App) -> None:
-    # GIVEN a subscribed caller that closes before its reply is posted (410)
+def test_the_reply_is_the_route_response_and_nothing_is_posted(app: App) -> None:
+    # GIVEN an open connection WHEN it pings
+    response = app.default(load_event("ping"))
+    # THEN the pong is the response's body (API Gateway's route response delivers it)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["type"] == "pong"
+    # AND no @connections request was made for it
+    assert app.transport.requests == 0
+
+
+def test_without_direct_replies_the_reply_is_posted_to_the_caller(app: App) -> None:
+    # GIVEN a stack whose $default route has no route response (DIRECT_REPLIES=false)
+    app.runtime.settings = replace(app.runtime.settings, direct_replies=False)
+    # WHEN the caller pings
+    response = app.default(load_event("ping"))
+    # THEN the pong was posted to its connection (one signed request) and the response has no body
+    assert response == {"statusCode": 200}
+    assert [f["type"] for f in app.transport.frames(ME)] == ["pong"]
+    assert app.transport.requests == 1
+
+
+def test_a_posted_reply_to_a_caller_that_is_gone_cleans_it_up(app: App) -> None:
+    # GIVEN posted replies, and a subscribed caller that closes before its reply is posted (410)
+    app.runtime.settings = replace(app.runtime.settings, direct_replies=False)
     app.event("subscribe")
     app.transport.gone.add(ME)
     # WHEN it pings
@@ -482,59 +503,29 @@ def test_any_body_gets_exactly_one_reply_and_never_an_exception(
     # WHEN the $default handler runs
     result = app.default(message_event(body, ME, binary=binary))
     # THEN it returns 200 and the caller got exactly one reply frame (plus its own echo at most)
-    assert result == {"statusCode": 200}
+    assert result["statusCode"] == 200
     replies = [f for f in app.transport.frames(ME) if f["type"] != "message"]
     assert len(replies) == 1
     assert replies[0]["type"] in {"welcome", "pong", "subscribed", "unsubscribed", "ack", "error"}
     assert replies[0].get("code") != "internal_error"
 
 
-def test_replies_and_messages_go_through_the_real_management_api_client(
-    fresh: App, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN the deployed wiring (boto3 management API client, no fake transport), with moto
-    # standing in for @connections, and the endpoint taken from the event (no MANAGEMENT_ENDPOINT);
-    # the deployed fan-out engine posts over aiohttp, which moto cannot intercept, so here the
-    # fan-out goes through the same boto3 client (the fast engine has its own tests: tests/unit/fastpost)
-    from lambdacast.fanout import ThreadedFanout
-    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
-
-    runtime = Runtime(fresh.runtime.settings, store=fresh.store)
-    monkeypatch.setattr(
-        runtime,
-        "fanout",
-        lambda endpoint: ThreadedFanout(
-            runtime.transport(endpoint), concurrency=4, on_gone=runtime.departures.remove
-        ),
-    )
-    monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)
-    fresh.open(ME)
-    # WHEN the client says hello, subscribes and publishes with echo
-    for name in ("hello", "subscribe", "publish-echo"):
-        fresh.event(name)
-    # THEN moto's @connections received the frames in order on the caller's connection
-    backend = apigatewaymanagementapi_backends["123456789012"]["eu-west-1"]
-    raw = backend.connections[quote(ME, safe="")].data.decode()  # moto keys by the URL path segment
-    frames = [json.loads(part) for part in raw.replace("}{", "}\n{").splitlines()]
-    assert [f["type"] for f in frames] == ["welcome", "subscribed", "message", "ack"]
-    assert frames[3]["delivered"] == 1
-
-
-def test_the_deployed_runtime_fans_out_through_the_fast_engine(fresh: App) -> None:
-    # GIVEN the runtime the handlers build when no transport is injected
-    from lambdacast.fastpost_broadcaster import FastBroadcaster
+def test_the_deployed_runtime_posts_through_the_one_engine(fresh: App) -> None:
+    # GIVEN the runtime the handlers build when no exchange is injected
+    from lambdacast.delivery.broadcaster import DirectBroadcaster
 
     runtime = Runtime(fresh.runtime.settings, store=fresh.store)
     endpoint = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"
     # WHEN it is asked for the fan-out engine of an endpoint
     engine = runtime.fanout(endpoint)
-    # THEN it is the async SigV4 engine for that endpoint, sized by the setting, cleaning up 410s
-    # through the departures (rows and presence), and it is built once per endpoint
-    assert isinstance(engine, FastBroadcaster)
+    # THEN it is the signed transport's engine for that endpoint, sized by the setting, cleaning up
+    # 410s through the departures (rows and presence), built once per endpoint and shared with replays
+    assert isinstance(engine, DirectBroadcaster)
     assert engine.endpoint == endpoint
     assert engine.concurrency == runtime.settings.fanout_concurrency
     assert engine.on_gone == runtime.departures.remove
     assert runtime.fanout(endpoint) is engine
+    assert runtime.direct(endpoint) is engine
 
 
 def test_subscription_rows_expire_with_their_connection(app: App) -> None:

@@ -6,8 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from lambdacast.errors import DeliveryFailed
 from lambdacast.history import StoredMessage
 from lambdacast.protocol import MAX_REPLY_BYTES
 from lambdacast.ratelimit import RateLimiter
@@ -100,23 +98,15 @@ def test_a_presence_list_that_fits_is_complete_and_not_marked() -> None:
     assert reply == {"type": "presence", "id": "p", "channel": "presence-x", "members": members}
 
 
-def test_a_reply_refused_with_413_is_answered_with_a_small_error_frame(
+def test_a_reply_larger_than_api_gateway_delivers_is_answered_with_a_small_error_frame(
     feed: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a management API that refuses any post over 20 KB with 413
-    original = feed.transport.post
+    # GIVEN a history reply that would come out larger than one API Gateway message (128 KB)
+    def oversized(frame_id: str | None, **_kw: Any) -> str:
+        return json.dumps({"type": "history", "id": frame_id, "padding": "x" * API_GATEWAY_POST_LIMIT})
 
-    def post(connection_id: str, data: bytes) -> int:
-        if len(data) > 20_000:
-            refused = ClientError(
-                {"Error": {"Code": "PayloadTooLargeException"}, "ResponseMetadata": {"HTTPStatusCode": 413}},
-                "PostToConnection",
-            )
-            raise DeliveryFailed("refused", connection_id=connection_id) from refused
-        return original(connection_id, data)
-
-    monkeypatch.setattr(feed.transport, "post", post)
-    # WHEN ME asks for a history page larger than that
+    monkeypatch.setattr("lambdacast.actions.bounded_history", oversized)
+    # WHEN ME asks for it
     feed.send({"action": "history", "channel": "feed", "id": "h", "limit": 20}, ME)
     # THEN ME is not left in silence: a too_large error frame answers its frame id
     reply = feed.last(ME)

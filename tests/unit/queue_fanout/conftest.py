@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from lambdacast.channels import ChannelStore
-from lambdacast.queue_fanout import QueueSender
+from lambdacast.delivery.queue import QueueSender
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[3]

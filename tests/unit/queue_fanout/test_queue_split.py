@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from conftest import core, drain
-from lambdacast.fanout import ThreadedFanout
-from lambdacast.queue_fanout import (
+from lambdacast.delivery.broadcaster import DirectBroadcaster
+from lambdacast.delivery.queue import (
     SQS_MAX_BYTES,
     BadBatch,
     FanoutBatch,
@@ -19,6 +19,16 @@ from lambdacast.queue_fanout import (
 
 ENDPOINT = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"
 FRAME = json.dumps({"type": "message", "channel": "big", "seq": 7, "data": 'caf\u00e9 "quoted"\n'})
+
+
+def direct_engine(transport: core.RecordingTransport, concurrency: int) -> DirectBroadcaster:
+    """The deployed direct engine over the in-memory @connections API."""
+    return DirectBroadcaster(
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+        concurrency=concurrency,
+        on_gone=lambda _c: None,
+        exchange=transport.exchange,
+    )
 
 
 def ids(n: int, prefix: str = "C") -> list[str]:
@@ -84,7 +94,7 @@ def test_recipients_beyond_the_threshold_are_queued_and_the_rest_posted_directly
         "provide-client-params.sqs.SendMessageBatch", lambda params, **_: calls.append(len(params["Entries"]))
     )
     transport = core.RecordingTransport()
-    direct = ThreadedFanout(transport, concurrency=4, on_gone=lambda _c: None)
+    direct = direct_engine(transport, 4)
     engine = QueueingBroadcaster(direct, sender, endpoint=ENDPOINT, threshold=10, batch_size=5)
     everyone = ids(131)
     pages = [everyone[:50], everyone[50:]]
@@ -113,7 +123,7 @@ def test_a_broadcast_within_the_threshold_queues_nothing(
     # GIVEN a threshold of 10 and 10 recipients
     transport = core.RecordingTransport()
     engine = QueueingBroadcaster(
-        ThreadedFanout(transport, concurrency=4, on_gone=lambda _c: None),
+        direct_engine(transport, 4),
         sender,
         endpoint=ENDPOINT,
         threshold=10,
@@ -154,7 +164,7 @@ def test_when_sqs_is_down_the_overflow_is_posted_directly_not_lost() -> None:
     # GIVEN a queue that cannot be reached, a threshold of 5 and 12 recipients
     transport = core.RecordingTransport()
     engine = QueueingBroadcaster(
-        ThreadedFanout(transport, concurrency=4, on_gone=lambda _c: None),
+        direct_engine(transport, 4),
         QueueSender(_BrokenSqs(), "https://sqs.example/q"),
         endpoint=ENDPOINT,
         threshold=5,
@@ -189,7 +199,7 @@ def test_a_broadcast_that_queues_nothing_never_builds_an_sqs_client() -> None:
     # GIVEN a sender without a client (the deployed default) and a threshold of 10
     sender = _NoClient()
     engine = QueueingBroadcaster(
-        ThreadedFanout(core.RecordingTransport(), concurrency=2, on_gone=lambda _c: None),
+        direct_engine(core.RecordingTransport(), 2),
         sender,
         endpoint=ENDPOINT,
         threshold=10,
@@ -212,16 +222,17 @@ def test_a_publish_beyond_the_threshold_acks_posted_plus_queued_recipients(
     runtime = Runtime(
         Settings(table_name=core.TABLE, fanout_queue_url=queue_url, queue_fanout_threshold=20),
         store=store,
-        transport=transport,
+        exchange=transport.exchange,
         sqs=sqs,
     )
     monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)
     publisher = core.load_event("publish")["requestContext"]["connectionId"]
     core.seed_subscribers(dynamodb, "lobby", [publisher, *ids(50)], ttl=4_000_000_000)
     # WHEN the publisher publishes (no echo)
-    on_message(core.load_event("publish"), core.FakeLambdaContext())
+    response = on_message(core.load_event("publish"), core.FakeLambdaContext())
     # THEN 20 subscribers got the message directly, 30 are queued, and the ack counts all 50
-    (ack,) = [f for f in transport.frames(publisher) if f["type"] == "ack"]
+    ack = json.loads(response["body"])
+    assert ack["type"] == "ack"
     assert ack["delivered"] == 50
     direct = {cid for cid, _ in transport.posts if cid != publisher}
     queued = {cid for m in drain(sqs, queue_url) for cid in FanoutBatch.from_body(m["Body"]).recipients}

@@ -12,11 +12,17 @@ import pytest
 from conftest import ROOT, core, drain
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings
+from lambdacast.delivery.queue import FanoutBatch, QueueSender, make_batches
+from lambdacast.delivery.queue_worker import (
+    MAX_ATTEMPTS,
+    DoneMarkers,
+    RequeueFailed,
+    handle_batch,
+    on_fanout_event,
+)
+from lambdacast.delivery.transport import FanoutOutcome
 from lambdacast.departures import Departures
-from lambdacast.fastpost import FanoutOutcome
 from lambdacast.handlers import Runtime
-from lambdacast.queue_fanout import FanoutBatch, QueueSender, make_batches
-from lambdacast.queue_worker import MAX_ATTEMPTS, DoneMarkers, RequeueFailed, handle_batch, on_fanout_event
 
 from lambdacast_local.template import load_yaml, transform
 
@@ -199,7 +205,7 @@ def test_the_function_reports_only_the_records_that_failed(
     runtime = Runtime(
         Settings(table_name=core.TABLE, fanout_queue_url=queue_url),
         store=store,
-        transport=core.RecordingTransport(),
+        exchange=core.RecordingTransport().exchange,
         sqs=sqs,
     )
     monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: runtime)

@@ -4,9 +4,9 @@ A publish whose recipients exceed ``QUEUE_FANOUT_THRESHOLD`` is split: the publi
 posts to the first ``threshold`` recipients itself; the others are cut into
 :class:`FanoutBatch` messages (recipient ids plus channel, seq, endpoint and the frame as posted)
 and sent to ``FanoutQueue`` with ``SendMessageBatch`` (10 entries per call), where
-``FanoutFunction`` (:mod:`lambdacast.queue_worker`) posts them.
+``FanoutFunction`` (:mod:`lambdacast.delivery.queue_worker`) posts them.
 
-The split happens in :class:`QueueingBroadcaster`, a :class:`~lambdacast.fanout.Broadcaster`
+The split happens in :class:`QueueingBroadcaster`, a :class:`~lambdacast.delivery.broadcaster.Broadcaster`
 wrapping the direct engine, so every broadcast (messages, presence announcements) takes the queue
 beyond the threshold. Recipients whose batch could not be enqueued are posted directly instead:
 a queue outage makes a publish slower, never lossy.
@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdacast.fanout import FanoutResult
+from lambdacast.delivery.broadcaster import FanoutResult
 
 if TYPE_CHECKING:
-    from lambdacast.fanout import Broadcaster
+    from lambdacast.delivery.broadcaster import Broadcaster
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def _groups(batches: Sequence[FanoutBatch]) -> Iterator[list[FanoutBatch]]:
 
 
 class QueueingBroadcaster:
-    """A :class:`~lambdacast.fanout.Broadcaster` that queues recipients beyond ``threshold``.
+    """A :class:`~lambdacast.delivery.broadcaster.Broadcaster` that queues recipients beyond ``threshold``.
 
     Args:
         direct: The engine posting from this function.

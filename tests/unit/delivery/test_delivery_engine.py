@@ -7,9 +7,16 @@ import time
 import aiohttp
 import pytest
 from botocore.credentials import Credentials
-from fastpost_fake_api import CREDENTIALS, REGION, TEMP_CREDENTIALS, FakeManagementApi, RecordingSleep, TlsApi
-from lambdacast import fastpost
-from lambdacast.fastpost import FanoutOutcome, RetryPolicy, post_many, post_many_async
+from fake_management_api import (
+    CREDENTIALS,
+    REGION,
+    TEMP_CREDENTIALS,
+    FakeManagementApi,
+    RecordingSleep,
+    TlsApi,
+)
+from lambdacast.delivery import transport as fastpost
+from lambdacast.delivery.transport import FanoutOutcome, RetryPolicy, post_many, post_many_async
 
 PAYLOAD = b'{"type":"message","channel":"lobby","seq":1,"data":"hi"}'
 

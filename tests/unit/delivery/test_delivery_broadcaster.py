@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fastpost_fake_api import CREDENTIALS, REGION, FakeManagementApi, RecordingSleep
-from lambdacast.fanout import Broadcaster
-from lambdacast.fastpost_broadcaster import FastBroadcaster
+from fake_management_api import CREDENTIALS, REGION, FakeManagementApi, RecordingSleep
+from lambdacast.delivery.broadcaster import Broadcaster
+from lambdacast.delivery.broadcaster import DirectBroadcaster as FastBroadcaster
 
 FRAME = b'{"type":"message","channel":"lobby","seq":7,"data":1}'
 
@@ -141,7 +141,7 @@ def test_an_unresponsive_endpoint_is_cut_at_the_deadline_and_counted_failed() ->
 def test_the_per_attempt_timeout_is_a_few_seconds() -> None:
     # GIVEN the engine's default per-attempt timeout WHEN compared to the 29 s Lambda timeout
     # THEN four attempts fit well inside it (the old default, 10 s, made 40 s)
-    from lambdacast.fastpost import ATTEMPT_TIMEOUT_S
+    from lambdacast.delivery.transport import ATTEMPT_TIMEOUT_S
 
     assert 3.0 <= ATTEMPT_TIMEOUT_S <= 5.0
 

@@ -1,6 +1,6 @@
 """``FanoutFunction``'s logic: post one queued batch, exactly once per recipient where SQS allows it.
 
-For each SQS record (a :class:`~lambdacast.queue_fanout.FanoutBatch`):
+For each SQS record (a :class:`~lambdacast.delivery.queue.FanoutBatch`):
 
 1. If the batch's *done marker* exists (``FANOUT#<channel>#<seq>`` / ``<batch id>``), the batch was
    handled by an earlier receive of the same record: nothing is posted again.
@@ -26,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdacast.queue_fanout import FanoutBatch, QueueSender
+from lambdacast.delivery.queue import FanoutBatch, QueueSender
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore
+    from lambdacast.delivery.transport import FanoutOutcome
     from lambdacast.departures import Departures
-    from lambdacast.fastpost import FanoutOutcome
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +182,12 @@ DEADLINE_MARGIN_S: Final = 5.0
 
 
 def fast_poster(concurrency: int) -> Poster:
-    """The deployed poster: :func:`lambdacast.fastpost.post_many` with ``concurrency`` in flight."""
+    """The deployed poster: :func:`lambdacast.delivery.transport.post_many` with ``concurrency`` in flight."""
 
     def post(endpoint: str, recipients: Sequence[str], data: bytes, deadline: float | None) -> FanoutOutcome:
-        from lambdacast import fastpost  # noqa: PLC0415 - lazy, like the engine's own imports
+        from lambdacast.delivery import transport  # noqa: PLC0415 - lazy, like the engine's own imports
 
-        return fastpost.post_many(
+        return transport.post_many(
             endpoint, [(cid, data) for cid in recipients], concurrency=concurrency, deadline=deadline
         )
 

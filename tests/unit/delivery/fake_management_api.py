@@ -29,7 +29,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from lambdacast import fastpost
+from lambdacast.delivery import transport as fastpost
 
 REGION = "eu-west-1"
 STAGE = "prod"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lambdacast.fastpost_policy import RetryPolicy, Verdict, classify, describe
+from lambdacast.delivery.policy import RetryPolicy, Verdict, classify, describe
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""SigV4 signing for ``@connections`` posts, cheap enough to run once per recipient.
+"""SigV4 signing for ``@connections`` requests, cheap enough to run once per recipient.
 
 botocore's :class:`botocore.auth.SigV4Auth` is the reference: for the same request and the same
 timestamp, :class:`FastSigner` produces the very same ``Authorization`` header (the unit tests
@@ -119,13 +119,20 @@ class Signer(Protocol):
     """Produces the headers that authenticate one POST to ``@connections``."""
 
     def headers(
-        self, endpoint: Endpoint, url: str, canonical_path: str, body: bytes, body_hash: str
+        self,
+        endpoint: Endpoint,
+        url: str,
+        canonical_path: str,
+        body: bytes,
+        body_hash: str,
+        *,
+        method: str = "POST",
     ) -> dict[str, str]:
         """Return the headers to send (``Host``, ``X-Amz-Date``, token, ``Authorization``)."""
 
 
 class FastSigner:
-    """SigV4 for ``POST @connections/{id}`` with everything reusable cached.
+    """SigV4 for ``@connections/{id}`` requests (POST, DELETE) with everything reusable cached.
 
     Signs ``host`` and ``x-amz-date`` (and ``x-amz-security-token`` with temporary
     credentials), exactly the headers botocore signs for such a request.
@@ -182,13 +189,20 @@ class FastSigner:
             )
 
     def headers(
-        self, endpoint: Endpoint, url: str, canonical_path: str, body: bytes, body_hash: str
+        self,
+        endpoint: Endpoint,
+        url: str,
+        canonical_path: str,
+        body: bytes,
+        body_hash: str,
+        *,
+        method: str = "POST",
     ) -> dict[str, str]:
-        """Return the signed headers for one POST (see :class:`Signer`)."""
+        """Return the signed headers for one request (see :class:`Signer`)."""
         self._tick()
         amz_date = self._amz_date
         canonical = (
-            f"POST\n{canonical_path}\n\nhost:{endpoint.host}\nx-amz-date:{amz_date}\n{self._token_line}\n"
+            f"{method}\n{canonical_path}\n\nhost:{endpoint.host}\nx-amz-date:{amz_date}\n{self._token_line}\n"
             f"{self._signed}\n{body_hash}"
         )
         to_sign = f"{_ALGORITHM}\n{amz_date}\n{self._scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -212,12 +226,19 @@ class BotocoreSigner:
         self._auth: Any = SigV4Auth(credentials, service, region)  # type: ignore[arg-type]
 
     def headers(
-        self, endpoint: Endpoint, url: str, canonical_path: str, body: bytes, body_hash: str
+        self,
+        endpoint: Endpoint,
+        url: str,
+        canonical_path: str,
+        body: bytes,
+        body_hash: str,
+        *,
+        method: str = "POST",
     ) -> dict[str, str]:
-        """Return the signed headers for one POST (see :class:`Signer`)."""
+        """Return the signed headers for one request (see :class:`Signer`)."""
         from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - botocore only on this slow path
 
-        request = AWSRequest(method="POST", url=url, data=body, headers={"Host": endpoint.host})
+        request = AWSRequest(method=method, url=url, data=body, headers={"Host": endpoint.host})
         self._auth.add_auth(request)
         return dict(request.headers.items())
 

@@ -8,8 +8,8 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from fastpost_fake_api import CREDENTIALS, TEMP_CREDENTIALS
-from lambdacast.fastpost_sigv4 import BotocoreSigner, Endpoint, FastSigner, payload_hash, region_from_endpoint
+from fake_management_api import CREDENTIALS, TEMP_CREDENTIALS
+from lambdacast.delivery.sigv4 import BotocoreSigner, Endpoint, FastSigner, payload_hash, region_from_endpoint
 
 EPOCH = 1_764_000_000.0  # 2025-11-24T16:00:00Z
 

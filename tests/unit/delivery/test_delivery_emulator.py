@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from botocore.credentials import Credentials
-from lambdacast import fastpost
+from lambdacast.delivery import transport as fastpost
 from websockets.sync.client import ClientConnection, connect
 
 from lambdacast_local.testing import RunningEmulator
