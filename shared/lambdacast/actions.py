@@ -8,6 +8,7 @@ rate-limited (in memory: a publish against the publish budget, the others agains
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
 from lambdacast import observability as obs
@@ -15,6 +16,7 @@ from lambdacast.authz import ChannelKind, Identity, channel_kind, identity_from_
 from lambdacast.departures import announce
 from lambdacast.errors import Forbidden, NotSubscribed, ProtocolError, RateLimited
 from lambdacast.history import HistoryStore
+from lambdacast.numbering import Counter, Refusal
 from lambdacast.presence import Change, Member, PresenceStore
 from lambdacast.protocol import (
     Hello,
@@ -25,13 +27,15 @@ from lambdacast.protocol import (
     Subscribe,
     Unsubscribe,
     ack_frame,
+    history_frame,
     member_frame,
     pong_frame,
+    sender_of,
     subscribed_frame,
     unsubscribed_frame,
     welcome_frame,
 )
-from lambdacast.publishing import publish_message
+from lambdacast.publishing import Message, publish_message
 from lambdacast.reply_bounds import bounded_history, bounded_presence
 from lambdacast.router import Context, Router
 
@@ -72,10 +76,11 @@ def _limit_action(action: str, ctx: Context, frame_id: str | None) -> None:
     if limiter is None or limiter.allow(connection_id, ctx.clock()):
         return
     obs.count(obs.RATE_LIMITED)
+    wait = limiter.retry_after_ms(connection_id)
     raise RateLimited(
         f"This connection may send {limiter.rate:g} subscribe, unsubscribe, history and presence "
-        f"frames per second (bursts of {limiter.burst}); wait {limiter.retry_after_ms(connection_id)} ms "
-        f"before sending {action} again.",
+        f"frames per second (bursts of {limiter.burst}); wait {wait} ms before sending {action} again.",
+        retry_after_ms=wait,
         frame_id=frame_id,
     )
 
@@ -112,15 +117,17 @@ def ping(request: Ping, ctx: Context) -> str:
 def subscribe(request: Subscribe, ctx: Context) -> str:
     """Subscribe (idempotent), replay what the client missed, and answer with the latest ``seq``.
 
-    The subscription is committed before the channel's ``seq`` is read, and fan-out reads
-    subscribers with a strongly consistent Query, so every message after that ``seq`` reaches the
-    client live; the replay covers ``since + 1`` up to that ``seq`` and is posted before the
-    ``subscribed`` reply. A presence channel makes the caller's user a member in the same
-    transaction and announces ``member_joined`` for the user's first connection.
+    The subscription is committed before the channel's counter is read, and fan-out reads
+    subscribers with a strongly consistent Query after numbering, so every message after that
+    ``seq`` reaches the client live; the replay covers ``since + 1`` up to that ``seq`` (from 1 when
+    ``epoch`` is not the channel's, with ``reset``) and is posted before the ``subscribed`` reply.
+    Only a new subscription replays. A presence channel makes the caller's user a member in the
+    same transaction and announces ``member_joined`` for the user's first connection.
     """
     identity = _authorize(request.channel, ctx, request.id)
     _limit_action("subscribe", ctx, request.id)
     caller = ctx.caller
+    new = True
     if channel_kind(request.channel) is ChannelKind.PRESENCE and identity.user_id is not None:
         change = PresenceStore(ctx.store).subscribe(
             caller.connection_id,
@@ -134,17 +141,48 @@ def subscribe(request: Subscribe, ctx: Context) -> str:
         if change is not None:
             _announce_join(change, ctx)
     else:
-        ctx.store.subscribe(
+        new = ctx.store.subscribe(
             caller.connection_id,
             request.channel,
             max_channels=ctx.settings.max_channels,
             ttl_epoch=ctx.ttl_epoch,
         )
-    seq = ctx.store.current_seq(request.channel)
+    return _settle_subscription(request, ctx, new=new)
+
+
+def _settle_subscription(request: Subscribe, ctx: Context, *, new: bool) -> str:
+    """Read the channel's counter, replay what the client missed, and build ``subscribed``.
+
+    The subscription is already committed. If the counter cannot be read the subscription is
+    undone before the error is raised, so client and server agree; a replay that fails is
+    answered ``recovered: false`` (the client is subscribed and pages through ``history``).
+    """
+    try:
+        counter = ctx.numbering.current(request.channel)
+    except Exception:
+        _undo_subscription(request, ctx)
+        raise
+    frame = partial(
+        subscribed_frame, request.id, channel=request.channel, seq=counter.seq, epoch=counter.epoch
+    )
     if request.since is None:
-        return subscribed_frame(request.id, channel=request.channel, seq=seq)
-    recovered = _replay(request.channel, request.since, seq, ctx)
-    return subscribed_frame(request.id, channel=request.channel, seq=seq, recovered=recovered)
+        return frame()
+    if not new:  # it already follows the channel: everything since it subscribed came live
+        return frame(recovered=False)
+    reset = request.epoch != counter.epoch
+    try:
+        recovered = _replay(request.channel, 0 if reset else request.since, counter, ctx)
+    except Exception:
+        obs.logger.exception("the recovery replay failed", extra={"channel": request.channel})
+        recovered = False
+    return frame(recovered=recovered, reset=reset)
+
+
+def _undo_subscription(request: Subscribe, ctx: Context) -> None:
+    try:
+        unsubscribe(Unsubscribe(channel=request.channel), ctx)
+    except Exception:
+        obs.logger.exception("could not undo a subscription after a failure; its rows expire by TTL")
 
 
 def _announce_join(change: Change, ctx: Context) -> None:
@@ -159,13 +197,28 @@ def _announce_join(change: Change, ctx: Context) -> None:
     _announce([], ctx)
 
 
-def _replay(channel: str, since: int, upto: int, ctx: Context) -> bool:
-    """Post the messages after ``since`` (up to ``upto``) to the caller, in order; return ``recovered``."""
-    recovery = HistoryStore(ctx.store).since(channel, since=since, upto=upto, now_epoch=ctx.now_epoch)
+def _replay(channel: str, since: int, counter: Counter, ctx: Context) -> bool:
+    """Post the messages of ``counter.epoch`` after ``since`` to the caller, in order; return ``recovered``.
+
+    The replay is bounded (100 messages, 256 KB) and its bytes are charged to the caller's budget.
+    """
+    recovery = HistoryStore(ctx.store).since(
+        channel, epoch=counter.epoch, since=since, upto=counter.seq, now_epoch=ctx.now_epoch
+    )
+    if not recovery.messages:
+        return recovery.recovered
     if ctx.direct is None:
-        return recovery.recovered and not recovery.messages
+        return False
     frames = [message.frame.encode() for message in recovery.messages]
     posted = ctx.direct.post_in_order(ctx.caller.connection_id, frames, deadline=ctx.deadline).posted
+    obs.count(obs.REPLAYED_MESSAGES, posted)
+    if ctx.quotas is not None:
+        try:
+            ctx.quotas.charge_bytes(
+                ctx.caller.connection_id, sum(len(f) for f in frames[:posted]), ctx.clock()
+            )
+        except Exception:
+            obs.logger.warning("could not charge the replay's bytes", exc_info=True)
     obs.logger.info("recovered", extra={"channel": channel, "since": since, "replayed": posted})
     return recovery.recovered and posted == len(frames)
 
@@ -185,10 +238,12 @@ def unsubscribe(request: Unsubscribe, ctx: Context) -> str:
 
 @router.route(Publish)
 def publish(request: Publish, ctx: Context) -> str:
-    """Rate-limit, number, store and fan out the message, then acknowledge.
+    """Number, store and fan out the message, then acknowledge.
 
-    Recipients that are gone (410) are cleaned up and the rest still receive the message; the
-    ``ack`` counts the connections the message was posted to.
+    The in-memory bucket refuses a flood before DynamoDB is touched; the subscription and the
+    shared rate limits are conditions of the numbering transaction itself, so a refused publish
+    changes nothing. Recipients that are gone (410) are cleaned up and the rest still receive the
+    message; the ``ack`` counts the connections the message was posted to.
     """
     _authorize(request.channel, ctx, request.id)
     caller = ctx.caller
@@ -198,24 +253,62 @@ def publish(request: Publish, ctx: Context) -> str:
         raise RateLimited(
             f"This connection may publish {ctx.limiter.rate:g} messages per second (bursts of "
             f"{ctx.limiter.burst}); wait {wait} ms before publishing again.",
+            retry_after_ms=wait,
             frame_id=request.id,
         )
-    if not ctx.store.is_subscribed(caller.connection_id, request.channel):
-        raise NotSubscribed(f"Subscribe to {request.channel!r} before publishing to it.", frame_id=request.id)
+    refusals = [_subscribed(request, ctx)]
+    if ctx.quotas is not None:
+        refusals += ctx.quotas.refusals(
+            connection_id=caller.connection_id,
+            user_id=caller.user_id,
+            now_ms=ctx.clock(),
+            frame_id=request.id,
+        )
     published = publish_message(
+        Message(
+            channel=request.channel,
+            data_json=request.data_json,
+            sender=sender_of(
+                ctx.settings.sender_identity, connection_id=caller.connection_id, user_id=caller.user_id
+            ),
+            msg_id=request.msg_id,
+            connection_id=caller.connection_id,
+            skip=frozenset() if request.echo else frozenset({caller.connection_id}),
+        ),
         store=ctx.store,
+        numbering=ctx.numbering,
         fanout=ctx.fanout,
         departures=ctx.departures,
-        channel=request.channel,
-        data_json=request.data_json,
-        sender_connection=caller.connection_id,
-        sender_user=caller.user_id,
         clock=ctx.clock,
         history_ttl_seconds=ctx.settings.history_ttl_seconds,
-        skip=frozenset() if request.echo else frozenset({caller.connection_id}),
+        refusals=refusals,
+        quotas=ctx.quotas,
         deadline=ctx.deadline,
     )
-    return ack_frame(request.id, channel=request.channel, seq=published.seq, delivered=published.delivered)
+    if published.duplicate:
+        obs.logger.info("publish repeated a msgId", extra={"channel": request.channel, "seq": published.seq})
+    return ack_frame(
+        request.id,
+        channel=request.channel,
+        seq=published.seq,
+        epoch=published.epoch,
+        delivered=published.delivered,
+        msg_id=request.msg_id,
+        duplicate=published.duplicate,
+    )
+
+
+def _subscribed(request: Publish, ctx: Context) -> Refusal:
+    """The numbering transaction's condition that the caller follows the channel."""
+
+    def refuse() -> Exception:
+        return NotSubscribed(
+            f"Subscribe to {request.channel!r} before publishing to it.", frame_id=request.id
+        )
+
+    return Refusal(
+        item=ctx.store.subscription_condition(ctx.caller.connection_id, request.channel), refuse=refuse
+    )
 
 
 @router.route(Presence)
@@ -234,14 +327,25 @@ def presence(request: Presence, ctx: Context) -> str:
 
 @router.route(History)
 def history(request: History, ctx: Context) -> str:
-    """Return up to ``limit`` stored messages before ``before``, in ``seq`` order.
+    """Return up to ``limit`` stored messages before ``before`` in the current epoch, in ``seq`` order.
 
-    A reply that would exceed API Gateway's post limit keeps the newest messages and says
-    ``"more": true`` with the ``before`` of the next page (:mod:`lambdacast.reply_bounds`).
+    One bounded key range is read in small pages and reading stops when the reply (at most
+    ``protocol.MAX_REPLY_BYTES``) is full; a cut page says ``"more": true`` with the ``before``
+    of the next one (:mod:`lambdacast.reply_bounds`).
     """
     _authorize(request.channel, ctx, request.id)
     _limit_action("history", ctx, request.id)
-    messages = HistoryStore(ctx.store).page(
-        request.channel, limit=request.limit, before=request.before, now_epoch=ctx.now_epoch
+    counter = ctx.numbering.peek(request.channel)
+    if counter is None:  # never published to: nothing to read, and nothing is created
+        return history_frame(request.id, channel=request.channel, epoch=None, messages_json=[])
+    page = HistoryStore(ctx.store).page(
+        request.channel,
+        epoch=counter.epoch,
+        top=counter.seq,
+        limit=request.limit,
+        before=request.before,
+        now_epoch=ctx.now_epoch,
     )
-    return bounded_history(request.id, channel=request.channel, messages=messages)
+    return bounded_history(
+        request.id, channel=request.channel, epoch=counter.epoch, messages=page.messages, before=page.before
+    )

@@ -1,11 +1,10 @@
-"""DynamoDB store: connections, subscriptions (both sides) and per-channel sequence counters.
+"""DynamoDB store: connections and subscriptions (both sides); counters live in lambdacast.numbering.
 
 Item layout (docs/architecture.md)::
 
     CONN#<id>  META        connectedAt, sourceIp, userId, subs, ttl
     CHAN#<ch>  CONN#<id>   fan-out side of a subscription, ttl
     CONN#<id>  CHAN#<ch>   cleanup side of a subscription, ttl
-    CHAN#<ch>  SEQ         seq (atomic ADD per publish)
 
 The low-level client is used (not the resource layer): fewer objects per call on the hot path.
 """
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 CONN: Final = "CONN#"
 CHAN: Final = "CHAN#"
 META: Final = "META"
-SEQ: Final = "SEQ"
 BATCH_WRITE_MAX: Final = 25
 UNPROCESSED_RETRIES: Final = 8
 TRANSACTION_RETRIES: Final = 5
@@ -317,6 +315,16 @@ class ChannelStore:
         ).get("Item")
         return item is not None
 
+    def subscription_condition(self, connection_id: str, channel: str) -> dict[str, Any]:
+        """A transaction item that holds only while ``connection_id`` is subscribed to ``channel``."""
+        return {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": _key(CHAN + channel, CONN + connection_id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+
     def subscriber_pages(self, channel: str, *, page_size: int | None = None) -> Iterator[list[str]]:
         """Yield the channel's subscribers, one Query page at a time.
 
@@ -332,26 +340,6 @@ class ChannelStore:
         """
         for page in self._query_pages(CHAN + channel, CONN, projection="sk", page_size=page_size):
             yield [item["sk"]["S"][len(CONN) :] for item in page]
-
-    # -- counters ----------------------------------------------------------------------------------
-
-    def next_seq(self, channel: str) -> int:
-        """Atomically add 1 to the channel's sequence number and return the new value."""
-        response = self.client.update_item(
-            TableName=self.table_name,
-            Key=_key(CHAN + channel, SEQ),
-            UpdateExpression="ADD seq :one",
-            ExpressionAttributeValues={":one": _n(1)},
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(response["Attributes"]["seq"]["N"])
-
-    def current_seq(self, channel: str) -> int:
-        """Return the channel's latest sequence number (0 if nothing was ever published)."""
-        item = self.client.get_item(
-            TableName=self.table_name, Key=_key(CHAN + channel, SEQ), ConsistentRead=True
-        ).get("Item")
-        return int(item["seq"]["N"]) if item else 0
 
     # -- helpers -----------------------------------------------------------------------------------
 

@@ -16,6 +16,15 @@ DEFAULT_HISTORY_TTL_SECONDS = 86400
 DEFAULT_PUBLISH_RATE_PER_SECOND = 10
 DEFAULT_PUBLISH_BURST = 20
 DEFAULT_QUEUE_FANOUT_THRESHOLD = 2000
+DEFAULT_USER_PUBLISH_RATE_PER_SECOND = 20
+DEFAULT_USER_PUBLISH_BURST = 40
+DEFAULT_POSTED_BYTES_PER_SECOND = 1_048_576
+DEFAULT_SENDER_IDENTITY = "user"
+#: API Gateway closes every connection after 2 hours: connection items must outlive that, or
+#: DynamoDB's TTL could delete the rows of a connection that is still open (it would stop
+#: receiving, silently).
+MIN_CONNECTION_TTL_SECONDS = 7200
+SENDER_IDENTITIES = ("user", "connection", "none")
 
 
 class ConfigError(ValueError):
@@ -33,6 +42,26 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value}")
     return value
+
+
+def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a non-negative integer, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value}")
+    return value
+
+
+def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _boolean(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -60,7 +89,7 @@ class Settings:
         connection_ttl_seconds: Lifetime of connection-scoped items (``CONNECTION_TTL_SECONDS``).
         presence_max_members: Most members (users) of one presence channel (``PRESENCE_MAX_MEMBERS``).
         history_ttl_seconds: How long published messages are kept for history and recovery
-            (``HISTORY_TTL_SECONDS``).
+            (``HISTORY_TTL_SECONDS``); 0 keeps no history (no recovery, no ``history``).
         publish_rate_per_second: Sustained publishes per connection per second
             (``PUBLISH_RATE_PER_SECOND``).
         publish_burst: Publishes a connection may make at once before the rate applies
@@ -69,6 +98,16 @@ class Settings:
             recipient is posted by the publishing function.
         queue_fanout_threshold: Recipients a publishing function posts to itself; the rest go
             through the fan-out queue (``QUEUE_FANOUT_THRESHOLD``).
+        user_publish_rate_per_second: Sustained publishes per user (token ``sub``), across all
+            of the user's connections (``USER_PUBLISH_RATE_PER_SECOND``).
+        user_publish_burst: The user's burst (``USER_PUBLISH_BURST``).
+        posted_bytes_per_second: Bytes one connection may cause to be posted per second, its
+            messages' sizes times their recipients plus its replays (``POSTED_BYTES_PER_SECOND``).
+        shared_rate_limits: Whether the limits above are enforced across containers with
+            counters in the table (``SHARED_RATE_LIMITS``, default ``true``); ``false`` keeps only
+            the per-container buckets (no DynamoDB cost, a flooder gets them once per container).
+        sender_identity: What ``message`` frames say about the sender (``SENDER_IDENTITY``):
+            ``user`` (the user id only), ``connection`` (also the connection id) or ``none``.
         direct_replies: Whether replies to the caller are the ``$default`` route's response
             (``DIRECT_REPLIES``, default ``true``: the route has a route response); ``false`` posts
             them to the caller's connection, for a route without one.
@@ -86,6 +125,11 @@ class Settings:
     publish_burst: int = DEFAULT_PUBLISH_BURST
     fanout_queue_url: str | None = None
     queue_fanout_threshold: int = DEFAULT_QUEUE_FANOUT_THRESHOLD
+    user_publish_rate_per_second: int = DEFAULT_USER_PUBLISH_RATE_PER_SECOND
+    user_publish_burst: int = DEFAULT_USER_PUBLISH_BURST
+    posted_bytes_per_second: int = DEFAULT_POSTED_BYTES_PER_SECOND
+    shared_rate_limits: bool = True
+    sender_identity: str = DEFAULT_SENDER_IDENTITY
     direct_replies: bool = True
 
     @classmethod
@@ -111,11 +155,9 @@ class Settings:
             max_data_bytes=_positive_int(env, "MAX_DATA_BYTES", DEFAULT_MAX_DATA_BYTES),
             max_channels=_positive_int(env, "MAX_CHANNELS_PER_CONNECTION", DEFAULT_MAX_CHANNELS),
             fanout_concurrency=_positive_int(env, "FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY),
-            connection_ttl_seconds=_positive_int(
-                env, "CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL_SECONDS
-            ),
+            connection_ttl_seconds=_connection_ttl(env),
             presence_max_members=_positive_int(env, "PRESENCE_MAX_MEMBERS", DEFAULT_PRESENCE_MAX_MEMBERS),
-            history_ttl_seconds=_positive_int(env, "HISTORY_TTL_SECONDS", DEFAULT_HISTORY_TTL_SECONDS),
+            history_ttl_seconds=_non_negative_int(env, "HISTORY_TTL_SECONDS", DEFAULT_HISTORY_TTL_SECONDS),
             publish_rate_per_second=_positive_int(
                 env, "PUBLISH_RATE_PER_SECOND", DEFAULT_PUBLISH_RATE_PER_SECOND
             ),
@@ -124,8 +166,27 @@ class Settings:
             queue_fanout_threshold=_positive_int(
                 env, "QUEUE_FANOUT_THRESHOLD", DEFAULT_QUEUE_FANOUT_THRESHOLD
             ),
+            user_publish_rate_per_second=_positive_int(
+                env, "USER_PUBLISH_RATE_PER_SECOND", DEFAULT_USER_PUBLISH_RATE_PER_SECOND
+            ),
+            user_publish_burst=_positive_int(env, "USER_PUBLISH_BURST", DEFAULT_USER_PUBLISH_BURST),
+            posted_bytes_per_second=_positive_int(
+                env, "POSTED_BYTES_PER_SECOND", DEFAULT_POSTED_BYTES_PER_SECOND
+            ),
+            shared_rate_limits=_boolean(env, "SHARED_RATE_LIMITS", default=True),
+            sender_identity=_choice(env, "SENDER_IDENTITY", DEFAULT_SENDER_IDENTITY, SENDER_IDENTITIES),
             direct_replies=_boolean(env, "DIRECT_REPLIES", default=True),
         )
+
+
+def _connection_ttl(environ: Mapping[str, str]) -> int:
+    value = _positive_int(environ, "CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL_SECONDS)
+    if value < MIN_CONNECTION_TTL_SECONDS:
+        raise ConfigError(
+            f"CONNECTION_TTL_SECONDS must be at least {MIN_CONNECTION_TTL_SECONDS} (API Gateway keeps a "
+            f"connection open for up to 2 hours; a shorter TTL deletes live connections' rows), got {value}"
+        )
+    return value
 
 
 @cache

@@ -18,7 +18,8 @@ Tree::
     │   ├── Forbidden                                                       -> forbidden
     │   ├── TooManyChannels                                                 -> too_many_channels
     │   ├── TooManyMembers         a presence channel is full               -> too_many_members
-    │   └── RateLimited            the connection publishes too fast        -> rate_limited
+    │   └── RateLimited            too fast for a rate limit (retryAfterMs) -> rate_limited
+    ├── NotNumbered                a publish could not be numbered          -> internal_error
     ├── UnknownConnection          no META item for this connection         -> internal_error
     └── DeliveryError              a post to one connection failed
         ├── ConnectionGone         410: the connection no longer exists
@@ -64,6 +65,11 @@ class LambdacastError(Exception):
         self.message = message
         self.frame_id = frame_id
 
+    @property
+    def fields(self) -> dict[str, object]:
+        """Extra fields of the error frame (none by default)."""
+        return {}
+
 
 class RequestError(LambdacastError):
     """A client frame that cannot be served; the client receives an error frame."""
@@ -106,7 +112,29 @@ class TooManyMembers(RequestError):
 
 
 class RateLimited(RequestError):
-    """The connection publishes faster than its rate limit allows."""
+    """The connection (or its user) publishes or acts faster than its rate limit allows.
+
+    Args:
+        message: A human sentence naming the limit and the wait.
+        retry_after_ms: When the client may try again, in milliseconds (sent as ``retryAfterMs``).
+        frame_id: The ``id`` of the client frame this error answers, when known.
+    """
+
+    def __init__(self, message: str, *, retry_after_ms: int, frame_id: str | None = None) -> None:
+        super().__init__(message, frame_id=frame_id)
+        self.retry_after_ms = max(0, int(retry_after_ms))
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """``retryAfterMs`` for the error frame."""
+        return {"retryAfterMs": self.retry_after_ms}
+
+
+class NotNumbered(LambdacastError):
+    """A publish could not be numbered (DynamoDB kept failing): nothing was stored or sent.
+
+    Answered as ``internal_error``: a retry with the same ``msgId`` is safe.
+    """
 
 
 class UnknownConnection(LambdacastError):

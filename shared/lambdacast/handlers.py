@@ -25,7 +25,9 @@ from lambdacast.delivery.endpoint import resolve_endpoint
 from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
+from lambdacast.numbering import Numbering
 from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol, error_frame
+from lambdacast.quotas import Quotas
 from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
 
@@ -72,6 +74,8 @@ class Runtime:
         self.limiter = RateLimiter(rate=settings.publish_rate_per_second, burst=settings.publish_burst)
         self.action_limiter = RateLimiter(rate=ACTION_RATE_PER_SECOND, burst=ACTION_BURST)
         self.departures = Departures(self.store, self.limiter)
+        self.numbering = Numbering(self.store)
+        self.quotas = Quotas(self.store, settings) if settings.shared_rate_limits else None
         self._sqs = sqs
         self._sender: QueueSender | None = None
 
@@ -251,6 +255,8 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             action_limiter=runtime.action_limiter,
             departures=runtime.departures,
             deadline=deadline_for(context),
+            numbering=runtime.numbering,
+            quotas=runtime.quotas,
         )
         obs.count(obs.FRAMES)
         outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))

@@ -84,6 +84,8 @@ HTTP_PUBLISH_ERRORS: Final = "HttpPublishErrors"
 RATE_LIMITED: Final = "RateLimited"
 HISTORY_WRITE_FAILURES: Final = "HistoryWriteFailures"
 PUBLISH_FANOUT_ERRORS: Final = "PublishFanoutErrors"
+DUPLICATE_PUBLISHES: Final = "DuplicatePublishes"
+REPLAYED_MESSAGES: Final = "ReplayedMessages"
 
 
 def bind_request(*, connection_id: str, request_id: str, route: str) -> None:

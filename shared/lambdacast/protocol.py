@@ -47,6 +47,7 @@ __all__ = [
     "parse_frame",
     "pong_frame",
     "presence_frame",
+    "sender_of",
     "subscribed_frame",
     "unsubscribed_frame",
     "validate_channel",
@@ -55,6 +56,8 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 MAX_ID_LENGTH: Final = 64
+#: ``msgId`` and ``epoch`` are 1 to 64 characters.
+MAX_TOKEN_LENGTH: Final = 64
 MAX_CHANNEL_LENGTH: Final = 128
 CHANNEL_PATTERN: Final = re.compile(r"[A-Za-z0-9_\-=@,.;:]{1,128}")
 RESERVED_PREFIXES: Final = ("private-", "presence-")
@@ -95,16 +98,19 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
-    """``{"action": "subscribe", "channel": ..., "since"?: seq}``.
+    """``{"action": "subscribe", "channel": ..., "since"?: seq, "epoch"?: epoch}``.
 
     Attributes:
         channel: The channel name.
         since: The last ``seq`` the client saw; messages after it are replayed (recovery).
+        epoch: The channel epoch ``since`` belongs to; another epoch (or none) replays the
+            current epoch from its start.
         id: The client's frame id.
     """
 
     channel: str
     since: int | None = None
+    epoch: str | None = None
     id: str | None = None
 
 
@@ -143,18 +149,21 @@ class Unsubscribe:
 
 @dataclass(frozen=True, slots=True)
 class Publish:
-    """``{"action": "publish", "channel": ..., "data": ..., "echo"?: bool}``.
+    """``{"action": "publish", "channel": ..., "data": ..., "echo"?: bool, "msgId"?: str}``.
 
     Attributes:
         channel: The channel name.
         data_json: ``data`` serialized compactly, exactly as it will appear in message frames.
         echo: Whether the publisher's own connection receives the message too.
+        msg_id: The client's id of this message: a publish whose ``msgId`` was already numbered
+            on the channel is not numbered again (idempotent retries).
         id: The client's frame id.
     """
 
     channel: str
     data_json: str
     echo: bool = False
+    msg_id: str | None = None
     id: str | None = None
 
 
@@ -298,7 +307,20 @@ def _parse_publish(obj: dict[str, Any], frame_id: str | None, limits: Limits) ->
             f'"data" is {size} bytes serialized; the limit is {limits.max_data_bytes} bytes.',
             frame_id=frame_id,
         )
-    return Publish(channel=channel, data_json=data_json, echo=echo, id=frame_id)
+    msg_id = _optional_token(obj, "msgId", frame_id)
+    return Publish(channel=channel, data_json=data_json, echo=echo, msg_id=msg_id, id=frame_id)
+
+
+def _optional_token(obj: dict[str, Any], name: str, frame_id: str | None) -> str | None:
+    if name not in obj:
+        return None
+    value = obj[name]
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_TOKEN_LENGTH:
+        raise ProtocolError(
+            f'"{name}" must be a string of 1 to {MAX_TOKEN_LENGTH} characters when present.',
+            frame_id=frame_id,
+        )
+    return value
 
 
 def _optional_int(obj: dict[str, Any], name: str, low: int, high: int, frame_id: str | None) -> int | None:
@@ -314,7 +336,12 @@ def _optional_int(obj: dict[str, Any], name: str, low: int, high: int, frame_id:
 
 def _parse_subscribe(obj: dict[str, Any], frame_id: str | None) -> Subscribe:
     channel = validate_channel(obj.get("channel"), frame_id=frame_id)
-    return Subscribe(channel=channel, since=_optional_int(obj, "since", 0, MAX_SEQ, frame_id), id=frame_id)
+    return Subscribe(
+        channel=channel,
+        since=_optional_int(obj, "since", 0, MAX_SEQ, frame_id),
+        epoch=_optional_token(obj, "epoch", frame_id),
+        id=frame_id,
+    )
 
 
 def _parse_history(obj: dict[str, Any], frame_id: str | None) -> History:
@@ -411,14 +438,26 @@ def welcome_frame(frame_id: str | None, *, connection_id: str, user_id: str | No
     )
 
 
-def subscribed_frame(frame_id: str | None, *, channel: str, seq: int, recovered: bool | None = None) -> str:
-    """Build the ``subscribed`` reply (``seq`` is the channel's latest sequence number).
+def subscribed_frame(
+    frame_id: str | None,
+    *,
+    channel: str,
+    seq: int,
+    epoch: str,
+    recovered: bool | None = None,
+    reset: bool = False,
+) -> str:
+    """Build the ``subscribed`` reply (``seq`` is the channel's latest sequence number in ``epoch``).
 
-    ``recovered`` is present only when the client asked for recovery (``since``).
+    ``recovered`` is present only when the client asked for recovery (``since``); ``reset`` only
+    when its ``since`` belonged to another epoch, so the replay started the current epoch over.
     """
-    if recovered is None:
-        return _frame("subscribed", frame_id, channel=channel, seq=seq)
-    return _frame("subscribed", frame_id, channel=channel, seq=seq, recovered=recovered)
+    fields: dict[str, Any] = {"channel": channel, "seq": seq, "epoch": epoch}
+    if recovered is not None:
+        fields["recovered"] = recovered
+    if reset:
+        fields["reset"] = True
+    return _frame("subscribed", frame_id, **fields)
 
 
 def member_frame(kind: str, *, channel: str, user_id: str, info: dict[str, Any]) -> str:
@@ -440,17 +479,23 @@ def presence_frame(
 
 
 def history_frame(
-    frame_id: str | None, *, channel: str, messages_json: list[str], before: int | None = None
+    frame_id: str | None,
+    *,
+    channel: str,
+    epoch: str | None,
+    messages_json: list[str],
+    before: int | None = None,
 ) -> str:
     """Build the ``history`` reply from stored message frames (already JSON), in ``seq`` order.
 
-    ``before`` is given when older messages were left out to keep the reply under
-    :data:`MAX_REPLY_BYTES`: the frame then says ``"more": true`` and the ``before`` to ask next.
+    ``before`` is given when older messages were left out (to keep the reply under
+    :data:`MAX_REPLY_BYTES`, or because reading stopped at its budget): the frame then says
+    ``"more": true`` and the ``before`` to ask next.
     """
     if before is None:
-        head = _frame("history", frame_id, channel=channel)
+        head = _frame("history", frame_id, channel=channel, epoch=epoch)
     else:
-        head = _frame("history", frame_id, channel=channel, more=True, before=before)
+        head = _frame("history", frame_id, channel=channel, epoch=epoch, more=True, before=before)
     return f'{head[:-1]},"messages":[{",".join(messages_json)}]}}'
 
 
@@ -459,9 +504,29 @@ def unsubscribed_frame(frame_id: str | None, *, channel: str) -> str:
     return _frame("unsubscribed", frame_id, channel=channel)
 
 
-def ack_frame(frame_id: str | None, *, channel: str, seq: int, delivered: int) -> str:
-    """Build the ``ack`` reply to ``publish``."""
-    return _frame("ack", frame_id, channel=channel, seq=seq, delivered=delivered)
+def ack_frame(
+    frame_id: str | None,
+    *,
+    channel: str,
+    seq: int,
+    epoch: str,
+    delivered: int | None,
+    msg_id: str | None = None,
+    duplicate: bool = False,
+) -> str:
+    """Build the ``ack`` reply to ``publish``.
+
+    A ``duplicate`` ack answers a ``msgId`` numbered earlier: it carries that ``seq`` and no
+    ``delivered`` (nothing was delivered this time).
+    """
+    fields: dict[str, Any] = {"channel": channel, "seq": seq, "epoch": epoch}
+    if delivered is not None:
+        fields["delivered"] = delivered
+    if msg_id is not None:
+        fields["msgId"] = msg_id
+    if duplicate:
+        fields["duplicate"] = True
+    return _frame("ack", frame_id, **fields)
 
 
 def pong_frame(frame_id: str | None, *, ts: int) -> str:
@@ -469,19 +534,48 @@ def pong_frame(frame_id: str | None, *, ts: int) -> str:
     return _frame("pong", frame_id, ts=ts)
 
 
-def error_frame(frame_id: str | None, *, code: ErrorCode, message: str) -> str:
-    """Build an ``error`` frame."""
-    return _frame("error", frame_id, code=code.value, message=message)
+def error_frame(frame_id: str | None, *, code: ErrorCode, message: str, **fields: Any) -> str:
+    """Build an ``error`` frame (``fields`` such as ``retryAfterMs`` come after the message)."""
+    return _frame("error", frame_id, code=code.value, message=message, **fields)
 
 
 def message_frame(
-    *, channel: str, seq: int, data_json: str, connection_id: str | None, user_id: str | None, ts: int
+    *,
+    channel: str,
+    seq: int,
+    epoch: str,
+    data_json: str,
+    sender: dict[str, Any] | None,
+    ts: int,
+    msg_id: str | None = None,
 ) -> str:
     """Build the ``message`` frame every subscriber receives.
 
     ``data_json`` is spliced in as already-serialized JSON, so a large payload is encoded once
-    per publish rather than once per recipient.
+    per publish rather than once per recipient. ``sender`` is the ``from`` object the stack's
+    ``SenderIdentity`` allows (:func:`sender_of`); ``None`` leaves ``from`` out.
     """
-    head = _dumps({"type": "message", "channel": channel, "seq": seq})
-    tail = _dumps({"from": {"connectionId": connection_id, "userId": user_id}, "ts": ts})
-    return f'{head[:-1]},"data":{data_json},{tail[1:]}'
+    head = _dumps({"type": "message", "channel": channel, "seq": seq, "epoch": epoch})
+    tail: dict[str, Any] = {}
+    if msg_id is not None:
+        tail["msgId"] = msg_id
+    if sender is not None:
+        tail["from"] = sender
+    tail["ts"] = ts
+    return f'{head[:-1]},"data":{data_json},{_dumps(tail)[1:]}'
+
+
+#: What ``message`` frames say about their sender (the ``SenderIdentity`` template parameter).
+SENDER_IDENTITIES: Final = ("user", "connection", "none")
+
+
+def sender_of(identity: str, *, connection_id: str | None, user_id: str | None) -> dict[str, Any] | None:
+    """The ``from`` object of a message, as the stack's ``SenderIdentity`` allows.
+
+    ``user`` -> ``{"userId"}``, ``connection`` -> also the ``connectionId``, ``none`` -> no ``from``.
+    """
+    if identity == "none":
+        return None
+    if identity == "connection":
+        return {"userId": user_id, "connectionId": connection_id}
+    return {"userId": user_id}

@@ -33,8 +33,8 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
-from lambdacast.protocol import Limits, Publish, parse_frame
-from lambdacast.publishing import Published, publish_message
+from lambdacast.protocol import Limits, Publish, parse_frame, sender_of
+from lambdacast.publishing import Message, Published, publish_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,15 +95,15 @@ def _body_text(event: APIGatewayProxyEventV2, max_bytes: int) -> str:
         raise InvalidJson(f"The body is not UTF-8 text; send a JSON object such as {EXAMPLE}.") from None
 
 
-def parse_request(event: dict[str, Any], limits: Limits) -> tuple[str, str]:
-    """Validate the request: the channel from the path, ``data`` from the body.
+def parse_request(event: dict[str, Any], limits: Limits) -> Publish:
+    """Validate the request: the channel from the path, ``data`` (and ``msgId``) from the body.
 
     Args:
         event: The HTTP API event (payload 2.0).
         limits: The ``data`` size limit.
 
     Returns:
-        The channel and ``data`` serialized compactly.
+        The publish: channel, ``data`` serialized compactly, the optional ``msgId``.
 
     Raises:
         ProtocolError: The request breaks a rule (the subclass names the error code).
@@ -122,31 +122,34 @@ def parse_request(event: dict[str, Any], limits: Limits) -> tuple[str, str]:
     if "data" not in body:
         raise ProtocolError('The body needs a "data" field (any JSON value).')
     # The same rules as a WebSocket publish frame: channel name, data size.
+    fields = {"action": "publish", "channel": channel, "data": body["data"]}
+    if "msgId" in body:
+        fields["msgId"] = body["msgId"]
     try:
-        frame = json.dumps({"action": "publish", "channel": channel, "data": body["data"]})
+        frame = json.dumps(fields)
     except RecursionError:
         raise ProtocolError('"data" is nested too deeply.') from None
     request = parse_frame(frame, limits)
     if not isinstance(request, Publish):  # pragma: no cover - action "publish" parses to Publish
         raise ProtocolError("The request is not a publish.")
-    return request.channel, request.data_json
+    return request
 
 
 def handle(
-    event: dict[str, Any], *, publish: Callable[[str, str], Published], limits: Limits
+    event: dict[str, Any], *, publish: Callable[[Publish], Published], limits: Limits
 ) -> dict[str, Any]:
     """Validate, publish and answer. Never raises.
 
     Args:
         event: The HTTP API event.
-        publish: ``publish(channel, data_json) -> Published`` (the runtime's publish path).
+        publish: ``publish(request) -> Published`` (the runtime's publish path).
         limits: The ``data`` size limit.
 
     Returns:
         The HTTP response.
     """
     try:
-        channel, data_json = parse_request(event, limits)
+        request = parse_request(event, limits)
     except Exception as exc:
         code, message = error_for(exc)
         if code is ErrorCode.INTERNAL_ERROR:
@@ -155,11 +158,18 @@ def handle(
             obs.logger.info("publish request refused", extra={"code": code.value})
         return error_response(code, message)
     try:
-        published = publish(channel, data_json)
+        published = publish(request)
     except Exception:
-        obs.logger.exception("server-side publish failed", extra={"channel": channel})
+        obs.logger.exception("server-side publish failed", extra={"channel": request.channel})
         return error_response(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
-    return response(200, {"channel": channel, "seq": published.seq, "delivered": published.delivered})
+    body: dict[str, Any] = {"channel": request.channel, "seq": published.seq, "epoch": published.epoch}
+    if published.duplicate:
+        body["duplicate"] = True
+    else:
+        body["delivered"] = published.delivered
+    if request.msg_id is not None:
+        body["msgId"] = request.msg_id
+    return response(200, body)
 
 
 def on_http_publish(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -187,15 +197,18 @@ def on_http_publish(event: dict[str, Any], context: LambdaContext) -> dict[str, 
         obs.logger.exception("the publish function is misconfigured")
         return error_response(ErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE)
 
-    def publish(channel: str, data_json: str) -> Published:
+    def publish(request: Publish) -> Published:
         return publish_message(
+            Message(
+                channel=request.channel,
+                data_json=request.data_json,
+                sender=sender_of(runtime.settings.sender_identity, connection_id=None, user_id=None),
+                msg_id=request.msg_id,
+            ),
             store=runtime.store,
+            numbering=runtime.numbering,
             fanout=fanout,
             departures=runtime.departures,
-            channel=channel,
-            data_json=data_json,
-            sender_connection=None,
-            sender_user=None,
             clock=handlers.now_ms,
             history_ttl_seconds=runtime.settings.history_ttl_seconds,
             deadline=deadline_for(context),

@@ -25,16 +25,19 @@ def bounded_history(
     frame_id: str | None,
     *,
     channel: str,
+    epoch: str | None,
     messages: Sequence[StoredMessage],
+    before: int | None = None,
     max_bytes: int = MAX_REPLY_BYTES,
 ) -> str:
     """The ``history`` reply holding the newest of ``messages`` (in ``seq`` order) that fit ``max_bytes``.
 
     The newest message is always included (a single message is far below the limit: ``data`` is
-    at most 30 KB).
+    at most 30 KB). ``before`` says the read already stopped short of older messages: the reply
+    then says ``"more": true`` even when every message read fits.
     """
     budget = max_bytes - len(
-        history_frame(frame_id, channel=channel, messages_json=[], before=MAX_SEQ).encode()
+        history_frame(frame_id, channel=channel, epoch=epoch, messages_json=[], before=MAX_SEQ).encode()
     )
     kept: list[StoredMessage] = []
     for message in reversed(messages):
@@ -45,9 +48,9 @@ def bounded_history(
         budget -= size
     kept.reverse()
     frames = [m.frame for m in kept]
-    if len(kept) == len(messages):
-        return history_frame(frame_id, channel=channel, messages_json=frames)
-    return history_frame(frame_id, channel=channel, messages_json=frames, before=kept[0].seq)
+    if len(kept) < len(messages):
+        before = kept[0].seq
+    return history_frame(frame_id, channel=channel, epoch=epoch, messages_json=frames, before=before)
 
 
 def bounded_presence(

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from lambdacast.config import Settings
     from lambdacast.delivery.broadcaster import Broadcaster, DirectBroadcaster
     from lambdacast.departures import Departures
+    from lambdacast.numbering import Numbering
+    from lambdacast.quotas import Quotas
     from lambdacast.ratelimit import RateLimiter
 
 R = TypeVar("R", bound=Request)
@@ -55,6 +57,8 @@ class Context:
         departures: Removes gone connections and queues their presence changes.
         deadline: A ``time.monotonic()`` time by which a fan-out must stop posting (from the
             Lambda context's remaining time less a margin); ``None``: no deadline.
+        numbering: Reads channel counters and numbers publishes (built on the store when omitted).
+        quotas: The rate limits shared across containers (none: only the in-memory ones).
     """
 
     caller: Caller
@@ -67,6 +71,14 @@ class Context:
     action_limiter: RateLimiter | None = None
     departures: Departures | None = None
     deadline: float | None = None
+    numbering: Numbering = field(default=None)  # type: ignore[assignment]
+    quotas: Quotas | None = None
+
+    def __post_init__(self) -> None:
+        if self.numbering is None:
+            from lambdacast.numbering import Numbering  # noqa: PLC0415 - only for hand-built contexts
+
+            object.__setattr__(self, "numbering", Numbering(self.store))
 
     @property
     def limits(self) -> Limits:
@@ -129,6 +141,10 @@ class Router:
             return Outcome(frame=handler(request, ctx))
         except Exception as exc:
             code, message = error_for(exc)
-            if isinstance(exc, LambdacastError) and exc.frame_id is not None:
-                frame_id = exc.frame_id
-            return Outcome(frame=error_frame(frame_id, code=code, message=message), error=code, exception=exc)
+            fields: dict[str, object] = {}
+            if isinstance(exc, LambdacastError):
+                if exc.frame_id is not None:
+                    frame_id = exc.frame_id
+                fields = exc.fields
+            frame = error_frame(frame_id, code=code, message=message, **fields)
+            return Outcome(frame=frame, error=code, exception=exc)

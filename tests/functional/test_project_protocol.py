@@ -102,14 +102,21 @@ async def test_subscribe_publish_ack_and_delivery(lambdacast: RunningEmulator) -
         # WHEN alice publishes with echo
         frame = {"action": "publish", "channel": channel, "data": {"t": 1}, "echo": True, "id": "p1"}
         await _send(alice, frame)
-        # THEN both receive the message with seq 1, alice its ack after it, counting both deliveries
+        # THEN both receive the message with seq 1 and alice its ack, counting both deliveries
         own = await _next(alice, type="message")
         ack = await _next(alice, id="p1")
         other = await _next(bob, type="message")
     assert own["seq"] == other["seq"] == 1
     assert other["data"] == {"t": 1}
     assert other["channel"] == channel
-    assert ack == {"type": "ack", "id": "p1", "channel": channel, "seq": 1, "delivered": 2}
+    assert ack == {
+        "type": "ack",
+        "id": "p1",
+        "channel": channel,
+        "seq": 1,
+        "epoch": other["epoch"],
+        "delivered": 2,
+    }
 
 
 async def test_unsubscribe_stops_delivery_and_publishing(lambdacast: RunningEmulator) -> None:

@@ -10,6 +10,7 @@ from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings
 from lambdacast.errors import TooManyChannels, UnknownConnection
 from lambdacast.handlers import Runtime
+from lambdacast.numbering import Numbering
 
 TTL = 1_900_000_000
 
@@ -106,7 +107,7 @@ def test_subscriber_pages_are_paginated_and_complete(store: ChannelStore) -> Non
     for cid in ids:
         store.subscribe(cid, "lobby", max_channels=10, ttl_epoch=TTL)
     store.subscribe("X", "other", max_channels=10, ttl_epoch=TTL)
-    store.next_seq("lobby")  # the SEQ item shares the partition but is not a subscriber
+    Numbering(store).current("lobby")  # the SEQ item shares the partition but is not a subscriber
     # WHEN read 5 per page
     pages = list(store.subscriber_pages("lobby", page_size=5))
     # THEN every subscriber comes exactly once, over several pages, and nobody else
@@ -127,14 +128,6 @@ def test_subscriber_pages_use_a_strongly_consistent_query(store: ChannelStore, d
     assert seen[0]["ConsistentRead"] is True
     assert seen[0]["KeyConditionExpression"] == "pk = :pk AND begins_with(sk, :prefix)"
     assert seen[0]["ExpressionAttributeValues"] == {":pk": {"S": "CHAN#lobby"}, ":prefix": {"S": "CONN#"}}
-
-
-def test_seq_is_an_atomic_counter(store: ChannelStore) -> None:
-    # GIVEN a fresh channel WHEN numbering three messages THEN 1, 2, 3, and other channels are unaffected
-    assert store.current_seq("lobby") == 0
-    assert [store.next_seq("lobby") for _ in range(3)] == [1, 2, 3]
-    assert store.current_seq("lobby") == 3
-    assert store.current_seq("other") == 0
 
 
 def test_remove_connection_deletes_everything_of_that_connection_only(

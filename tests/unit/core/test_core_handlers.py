@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lambdacast.channels import ChannelStore
 from lambdacast.handlers import Runtime
+from lambdacast.numbering import Counter, Numbering
 
 ME = "BFHPhfCWIAMCKlQ="  # the connection id in every events/ file
 OTHER = "BFHQ2dLtoAMCJjw="
@@ -63,6 +64,15 @@ def app(fresh: App) -> App:
     """The handlers with connection ME open."""
     fresh.open(ME)
     return fresh
+
+
+def publish_n(app: App, channel: str, count: int) -> None:
+    """``count`` messages numbered on ``channel`` by the deployed numbering (no subscriber needed)."""
+    numbering = Numbering(app.store)
+    for _ in range(count):
+        numbering.number(
+            channel, build_frame=lambda *_: "{}", clock=lambda: 1_795_626_616_334, history_ttl_seconds=60
+        )
 
 
 def only_frame(transport: RecordingTransport, connection_id: str = ME) -> dict[str, Any]:
@@ -200,14 +210,19 @@ def test_ping_answers_pong_with_server_time(app: App) -> None:
 def test_subscribe_answers_subscribed_with_seq_zero_on_a_new_channel(app: App) -> None:
     # GIVEN a new channel WHEN events/subscribe.json arrives THEN subscribed with seq 0 and the row exists
     app.event("subscribe")
-    assert only_frame(app.transport) == {"type": "subscribed", "id": "s1", "channel": "lobby", "seq": 0}
+    reply = only_frame(app.transport)
+    epoch = reply.pop("epoch")
+    assert reply == {"type": "subscribed", "id": "s1", "channel": "lobby", "seq": 0}
     assert list(app.store.subscriber_pages("lobby")) == [[ME]]
+    # AND the channel's counter now exists with that epoch (12 hex characters), so the first
+    # message will carry it
+    assert len(epoch) == 12
+    assert Numbering(app.store).current("lobby") == Counter(seq=0, epoch=epoch)
 
 
 def test_subscribe_reports_the_latest_seq(app: App) -> None:
     # GIVEN a channel that has seen 3 publishes
-    for _ in range(3):
-        app.store.next_seq("lobby")
+    publish_n(app, "lobby", 3)
     # WHEN subscribing THEN subscribed carries seq 3
     app.event("subscribe")
     assert only_frame(app.transport)["seq"] == 3
@@ -233,7 +248,7 @@ def test_unsubscribe_answers_unsubscribed_and_removes_both_sides(app: App) -> No
     # THEN unsubscribed, and neither side of the subscription is left; the counter is back to 0
     assert only_frame(app.transport) == {"type": "unsubscribed", "id": "u1", "channel": "lobby"}
     assert [i["sk"]["S"] for i in app.items() if i["pk"]["S"] != "CHAN#lobby"] == ["META"]
-    assert [i["sk"]["S"] for i in app.items() if i["pk"]["S"] == "CHAN#lobby"] == []
+    assert [i["sk"]["S"] for i in app.items() if i["pk"]["S"] == "CHAN#lobby"] == ["SEQ"]
     conn = app.store.get_connection(ME)
     assert conn is not None
     assert conn.subs == 0
@@ -262,14 +277,15 @@ def test_publish_reaches_every_subscriber_but_not_the_publisher(app: App) -> Non
     message = only_frame(app.transport, OTHER)
     assert (message["type"], message["channel"], message["seq"]) == ("message", "lobby", 1)
     assert message["data"] == {"text": "hello, world"}
-    assert message["from"] == {"connectionId": ME, "userId": None}
+    assert message["from"] == {"userId": None}  # SenderIdentity "user": no connection id
     assert isinstance(message["ts"], int)
-    # AND the publisher only receives the ack, counting one delivery
+    # AND the publisher only receives the ack, counting one delivery, in the message's epoch
     assert only_frame(app.transport) == {
         "type": "ack",
         "id": "p1",
         "channel": "lobby",
         "seq": 1,
+        "epoch": message["epoch"],
         "delivered": 1,
     }
 
@@ -536,7 +552,7 @@ def test_subscription_rows_expire_with_their_connection(app: App) -> None:
         load_event("connect")["requestContext"]["connectedAt"] // 1000
         + app.runtime.settings.connection_ttl_seconds
     )
-    ttls = {(i["pk"]["S"], i["sk"]["S"]): i["ttl"]["N"] for i in app.items()}
+    ttls = {(i["pk"]["S"], i["sk"]["S"]): i["ttl"]["N"] for i in app.items() if "ttl" in i}
     assert ttls == {
         (f"CONN#{ME}", "META"): expected,
         ("CHAN#lobby", f"CONN#{ME}"): expected,

@@ -43,17 +43,30 @@ def test_a_signed_publish_reaches_subscribers_and_answers_seq_and_delivered(
 ) -> None:
     # GIVEN a subscriber on lobby WHEN the backend POSTs events/http-publish.json
     response = post(http_event("http-publish"))
-    # THEN 200 {channel, seq, delivered}
+    # THEN 200 {channel, seq, epoch, delivered}
     assert response["statusCode"] == 200
-    assert body(response) == {"channel": "lobby", "seq": 1, "delivered": 1}
-    # AND the subscriber received a normal message frame from the server (no connection, no user)
+    assert body(response) == {"channel": "lobby", "seq": 1, "epoch": world.epoch("lobby"), "delivered": 1}
+    # AND the subscriber received a normal message frame from the server (no user)
     message = world.last(SUB)
     assert (message["type"], message["seq"], message["data"]) == (
         "message",
         1,
         {"text": "deploy finished", "build": 812},
     )
-    assert message["from"] == {"connectionId": None, "userId": None}
+    assert message["from"] == {"userId": None}
+
+
+def test_a_server_publish_repeated_with_the_same_msg_id_is_numbered_once(world: World, post: Invoke) -> None:
+    # GIVEN a backend that retries its publish (the first answer was lost) with the same msgId
+    event = http_event("http-publish")
+    event["body"] = json.dumps({"data": {"text": "deploy finished"}, "msgId": "deploy-812"})
+    first = body(post(event))
+    # WHEN it sends it again
+    again = body(post(event))
+    # THEN the second answer carries the first seq and says duplicate, and the subscriber got it once
+    assert (first["seq"], first["msgId"], "duplicate" in first) == (1, "deploy-812", False)
+    assert (again["seq"], again["epoch"], again["duplicate"]) == (1, first["epoch"], True)
+    assert [f["seq"] for f in world.frames(SUB, "message")] == [1]
 
 
 def test_the_published_message_is_in_the_history(world: World, post: Invoke) -> None:
@@ -118,11 +131,11 @@ def test_bad_base64_is_invalid_json(post: Invoke) -> None:
 def test_a_store_failure_is_a_500_json_error(
     post: Invoke, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a counter that cannot be incremented
-    def boom(_channel: str) -> int:
+    # GIVEN a table that refuses the numbering transaction
+    def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("throttled")
 
-    monkeypatch.setattr(runtime.store, "next_seq", boom)
+    monkeypatch.setattr(runtime.store.client, "transact_write_items", boom)
     # WHEN a valid request is posted THEN 500 internal_error without internals
     response = post(http_event("http-publish"))
     assert response["statusCode"] == 500

@@ -30,6 +30,7 @@ from lambdacast.protocol import (
     is_reserved,
     message_frame,
     parse_frame,
+    sender_of,
     welcome_frame,
 )
 
@@ -194,16 +195,41 @@ def test_error_frame_omits_id_when_unknown() -> None:
 def test_message_frame_splices_data_json() -> None:
     # GIVEN pre-serialized data WHEN building a message THEN it decodes to the full protocol shape
     frame = message_frame(
-        channel="c", seq=7, data_json='{"k":[1,2]}', connection_id="A=", user_id="u", ts=123
+        channel="c",
+        seq=7,
+        epoch="e1",
+        data_json='{"k":[1,2]}',
+        sender={"userId": "u", "connectionId": "A="},
+        ts=123,
+        msg_id="m-1",
     )
     assert json.loads(frame) == {
         "type": "message",
         "channel": "c",
         "seq": 7,
+        "epoch": "e1",
         "data": {"k": [1, 2]},
-        "from": {"connectionId": "A=", "userId": "u"},
+        "msgId": "m-1",
+        "from": {"userId": "u", "connectionId": "A="},
         "ts": 123,
     }
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        ("user", {"userId": "u"}),
+        ("connection", {"userId": "u", "connectionId": "A="}),
+        ("none", None),
+    ],
+)
+def test_sender_identity_decides_what_a_message_says_about_its_sender(
+    identity: str, expected: dict[str, str] | None
+) -> None:
+    # GIVEN a SenderIdentity WHEN the from object is built THEN it holds only what that setting allows
+    assert sender_of(identity, connection_id="A=", user_id="u") == expected
+    frame = json.loads(message_frame(channel="c", seq=1, epoch="e", data_json="1", sender=expected, ts=1))
+    assert frame.get("from") == expected
 
 
 def test_invalid_json_message_says_what_is_allowed() -> None:

@@ -78,8 +78,15 @@ def test_the_new_actions_are_listed_in_the_unknown_action_message() -> None:
 
 def test_subscribed_carries_recovered_only_when_asked() -> None:
     # GIVEN the two forms WHEN built THEN recovered appears only with since
-    assert "recovered" not in json.loads(subscribed_frame(None, channel="c", seq=1))
-    assert json.loads(subscribed_frame("i", channel="c", seq=1, recovered=False))["recovered"] is False
+    assert "recovered" not in json.loads(subscribed_frame(None, channel="c", seq=1, epoch="e"))
+    assert (
+        json.loads(subscribed_frame("i", channel="c", seq=1, epoch="e", recovered=False))["recovered"]
+        is False
+    )
+    # AND reset appears only when the replay started the epoch over
+    assert "reset" not in json.loads(subscribed_frame("i", channel="c", seq=1, epoch="e", recovered=True))
+    reset = json.loads(subscribed_frame("i", channel="c", seq=1, epoch="e", recovered=True, reset=True))
+    assert (reset["epoch"], reset["reset"]) == ("e", True)
 
 
 def test_member_presence_and_history_frames() -> None:
@@ -92,9 +99,10 @@ def test_member_presence_and_history_frames() -> None:
     members = [{"userId": "u", "info": {}}]
     assert json.loads(presence_frame("p", channel="presence-x", members=members))["members"] == members
     stored = ['{"type":"message","seq":1}', '{"type":"message","seq":2}']
-    assert json.loads(history_frame(None, channel="c", messages_json=stored)) == {
+    assert json.loads(history_frame(None, channel="c", epoch="e", messages_json=stored)) == {
         "type": "history",
         "channel": "c",
+        "epoch": "e",
         "messages": [{"type": "message", "seq": 1}, {"type": "message", "seq": 2}],
     }
-    assert json.loads(history_frame("h", channel="c", messages_json=[]))["messages"] == []
+    assert json.loads(history_frame("h", channel="c", epoch=None, messages_json=[]))["messages"] == []

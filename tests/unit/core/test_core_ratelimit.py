@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lambdacast.numbering import Counter, Numbering
 from lambdacast.ratelimit import RateLimiter
 from world_support import World
 
@@ -82,17 +83,18 @@ def test_a_flooding_connection_gets_rate_limited_without_a_dynamodb_call(
         world.send({"action": "publish", "channel": "lobby", "data": n}, ME)
     calls: list[str] = []
     client = world.store.client
-    for name in ("get_item", "update_item", "put_item", "query"):
+    for name in ("get_item", "update_item", "put_item", "query", "transact_write_items"):
         monkeypatch.setattr(client, name, _recording(getattr(client, name), name, calls))
     # WHEN it publishes a third time in the same instant
     world.send({"action": "publish", "channel": "lobby", "data": 3, "id": "p3"}, ME)
-    # THEN it is answered rate_limited with the limit and the wait, and DynamoDB was not called
+    # THEN it is answered rate_limited with the limit and the wait (also as retryAfterMs),
+    # and DynamoDB was not called
     reply = world.last(ME)
-    assert (reply["code"], reply["id"]) == ("rate_limited", "p3")
+    assert (reply["code"], reply["id"], reply["retryAfterMs"]) == ("rate_limited", "p3", 1000)
     assert "1 messages per second" in reply["message"]
     assert "wait 1000 ms" in reply["message"]
     assert calls == []
-    assert world.store.current_seq("lobby") == 2
+    assert Numbering(world.store).peek("lobby") == Counter(seq=2, epoch=world.epoch("lobby"))
 
 
 def _recording(original: Any, name: str, calls: list[str]) -> Any:

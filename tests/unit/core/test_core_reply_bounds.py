@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from lambdacast.history import StoredMessage
 from lambdacast.protocol import MAX_REPLY_BYTES
-from lambdacast.ratelimit import RateLimiter
 from lambdacast.reply_bounds import bounded_history, bounded_presence
 from world_support import World
 
@@ -20,7 +19,7 @@ API_GATEWAY_POST_LIMIT = 128 * 1024
 @pytest.fixture
 def feed(world: World) -> World:
     """PUB published 50 messages of ~3 KB to "feed" (150 KB of history); ME is connected."""
-    world.runtime.limiter = RateLimiter(rate=10_000, burst=10_000)
+    world.unlimited()
     world.open(PUB)
     world.open(ME)
     world.send({"action": "subscribe", "channel": "feed"}, PUB)
@@ -65,13 +64,13 @@ def test_a_history_page_that_fits_has_no_more_field(feed: World) -> None:
     reply, _ = _history_reply(feed, limit=5)
     # THEN all five come, and the frame is as before (no more/before)
     assert [m["seq"] for m in reply["messages"]] == [46, 47, 48, 49, 50]
-    assert set(reply) == {"type", "id", "channel", "messages"}
+    assert set(reply) == {"type", "id", "channel", "epoch", "messages"}
 
 
 def test_bounded_history_always_holds_the_newest_message() -> None:
     # GIVEN two messages each larger than the budget WHEN bounded
     big = [StoredMessage(seq=s, frame=json.dumps({"seq": s, "data": "y" * 500})) for s in (7, 8)]
-    reply = json.loads(bounded_history("h", channel="c", messages=big, max_bytes=300))
+    reply = json.loads(bounded_history("h", channel="c", epoch="e", messages=big, max_bytes=300))
     # THEN the newest is kept (a reply is never empty while messages exist) and more points at it
     assert [m["seq"] for m in reply["messages"]] == [8]
     assert (reply["more"], reply["before"]) == (True, 8)

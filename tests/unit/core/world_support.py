@@ -12,6 +12,8 @@ from core_support import RecordingTransport, load_event, message_event
 from lambdacast.authz import Identity, authorizer_context
 from lambdacast.channels import ChannelStore
 from lambdacast.handlers import Runtime
+from lambdacast.numbering import Numbering
+from lambdacast.ratelimit import RateLimiter
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -66,6 +68,18 @@ class World:
         frames = self.transport.frames(cid)
         assert frames, f"nothing was posted to {cid}"
         return frames[-1]
+
+    def unlimited(self) -> World:
+        """Lift the publish rate limits (in-memory and shared) for tests that publish in bulk."""
+        self.runtime.limiter = RateLimiter(rate=1_000_000, burst=1_000_000)
+        self.runtime.quotas = None
+        return self
+
+    def epoch(self, channel: str) -> str:
+        """The channel's current epoch, as the table holds it."""
+        counter = Numbering(self.store).peek(channel)
+        assert counter is not None, f"{channel} has no counter"
+        return counter.epoch
 
     def items(self, prefix: str = "") -> list[dict[str, Any]]:
         """The table's items whose pk starts with ``prefix``."""
