@@ -52,7 +52,10 @@ MSGID_WINDOW_SECONDS: Final = 600
 CLAIM_TTL_SECONDS: Final = 600
 #: Compare-and-set rounds before a publish gives up (a channel published to from many places at
 #: once); each lost round learns the counter's value, so this bounds contention, not staleness.
-MAX_ROUNDS: Final = 12
+MAX_ROUNDS: Final = 24
+#: The ceiling of the jittered wait after the second and later lost rounds, in seconds: losers
+#: spread out instead of colliding again on the next value.
+MAX_BACKOFF_S: Final = 0.05
 #: Counters remembered per container (least recently used dropped).
 CACHE_SIZE: Final = 4096
 
@@ -260,8 +263,10 @@ class Numbering:
                     raise refusal.refuse()
             if msg_id is not None and codes[2] == CONDITION_FAILED and olds[2]:
                 return _duplicate(olds[2])
-            if any(code not in ("None", CONDITION_FAILED) for code in codes):  # conflict, throttling
-                self._sleep(random.uniform(0, min(0.2, 0.01 * 2**round_)))
+            if round_ > 0 or any(code not in ("None", CONDITION_FAILED) for code in codes):
+                # A first loss retries at once from the value it learned; later ones (or a
+                # conflict, a throttle) wait a jittered, growing while.
+                self._sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.002 * 2**round_)))
             counter = (
                 self._learn(channel, olds[0]) or self.peek(channel) or Counter(0, new_epoch(), stored=False)
             )

@@ -55,12 +55,32 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+#: moto applies requests from several threads at once without locking (a TransactWriteItems
+#: checks its conditions, then writes, while another thread does the same); DynamoDB itself is
+#: linearizable per item. Tests serialize moto's work so threads race as they would on AWS.
+MOTO_LOCK = threading.RLock()
+
+
+def serialize_moto(client: Any) -> None:
+    """Run each request of ``client`` under :data:`MOTO_LOCK`, first before-send handler to last."""
+
+    def acquire(**_kwargs: Any) -> None:
+        MOTO_LOCK.acquire()
+
+    def release(**_kwargs: Any) -> None:
+        MOTO_LOCK.release()
+
+    client.meta.events.register_first("before-send.dynamodb", acquire)
+    client.meta.events.register_last("before-send", release)
+
+
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     """A moto DynamoDB client holding the table exactly as template.yaml defines it."""
     props = template_table()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
+        serialize_moto(client)
         client.create_table(
             TableName=TABLE,
             KeySchema=props["KeySchema"],
@@ -275,3 +295,68 @@ def seed_subscribers(dynamodb: Any, channel: str, connection_ids: list[str], *, 
         chunk = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
         response = dynamodb.batch_write_item(RequestItems={TABLE: chunk})
         assert not response.get("UnprocessedItems")
+
+
+# -- DynamoDB faults: a reply lost after the request was applied, a throttle, an error -------------
+
+
+@dataclass
+class DynamoFaults:
+    """Faults injected into one boto3 DynamoDB client under moto, below botocore's retries.
+
+    ``lose[op]``: call numbers (1-based) of operation ``op`` that moto applies and whose reply is
+    then replaced by a 500 (as when a response is lost on the way back): botocore retries them.
+    ``throttle[op]`` / ``fail[op]``: call numbers answered 400 ProvisionedThroughputExceeded /
+    500 without being applied. ``calls[op]`` counts every request sent, retries included.
+    """
+
+    lose: dict[str, set[int]] = field(default_factory=dict)
+    throttle: dict[str, set[int]] = field(default_factory=dict)
+    fail: dict[str, set[int]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def install(self, client: Any) -> DynamoFaults:
+        from botocore.awsrequest import AWSResponse
+        from moto.core.models import botocore_stubber
+
+        class _Raw:
+            def __init__(self, body: bytes) -> None:
+                self._body = body
+
+            def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+                yield self._body
+
+        def answer(request: Any, status: int, code: str) -> AWSResponse:
+            body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code})
+            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
+            return AWSResponse(request.url, status, headers, _Raw(body.encode()))  # type: ignore[arg-type]
+
+        # botocore calls every before-send handler and keeps the first response, so moto's own
+        # handler (on the root event, called after this more specific one) would still apply a
+        # request answered here: it is switched off for that one request, and switched back on by
+        # a handler registered last on the root event, after moto's.
+        def handler(event_name: str, request: Any, **kwargs: Any) -> Any:
+            with MOTO_LOCK:
+                return decide(event_name, request, **kwargs)
+
+        def decide(event_name: str, request: Any, **kwargs: Any) -> Any:
+            op = event_name.rsplit(".", 1)[-1]
+            n = self.calls[op] = self.calls.get(op, 0) + 1
+            if n in self.throttle.get(op, set()):
+                botocore_stubber.enabled = False
+                return answer(request, 400, "ProvisionedThroughputExceededException")
+            if n in self.fail.get(op, set()):
+                botocore_stubber.enabled = False
+                return answer(request, 500, "InternalServerError")
+            if n in self.lose.get(op, set()):
+                botocore_stubber(event_name, request, **kwargs)  # applied...
+                botocore_stubber.enabled = False
+                return answer(request, 500, "InternalServerError")  # ...but the reply is lost
+            return None
+
+        def restore(**_kwargs: Any) -> None:
+            botocore_stubber.enabled = True
+
+        client.meta.events.register_first("before-send.dynamodb", handler)
+        client.meta.events.register_last("before-send", restore)
+        return self
