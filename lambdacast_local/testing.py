@@ -12,6 +12,10 @@ Usage in a test module::
 The emulator runs on its own event loop in a background thread, so sync and async tests can share one
 emulator per module. ``lambdacast.invocations`` records every invocation (for assertions on
 ``$disconnect`` and friends).
+
+Faults: pass ``{"faults": "dynamodb:throttle=0.1", "fault_seed": 7}`` as ``lambdacast_options``, then read
+``lambdacast.faults.count("dynamodb", "throttle")`` / ``.calls("dynamodb")``, or call
+``lambdacast.faults.configure(spec, seed)`` between phases of a test.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    from lambdacast_local.faults import Faults
 
 T = TypeVar("T")
 
@@ -107,6 +114,11 @@ class RunningEmulator:
             return list(live.sink or []) if live is not None else []
 
         return self.call(read())
+
+    @property
+    def faults(self) -> Faults:
+        """The emulator's fault plan: counts so far, ``configure`` to change it (docs/local.md)."""
+        return self.emulator.faults
 
     @property
     def ws_url(self) -> str:
