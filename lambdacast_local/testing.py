@@ -15,7 +15,8 @@ emulator per module. ``lambdacast.invocations`` records every invocation (for as
 
 Faults: pass ``{"faults": "dynamodb:throttle=0.1", "fault_seed": 7}`` as ``lambdacast_options``, then read
 ``lambdacast.faults.count("dynamodb", "throttle")`` / ``.calls("dynamodb")``, or call
-``lambdacast.faults.configure(spec, seed)`` between phases of a test.
+``lambdacast.faults.configure(spec, seed)`` between phases of a test; ``seed_where`` finds a seed under
+which the next calls get the faults a test wants.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -149,6 +150,39 @@ class RunningEmulator:
     def aws_endpoint(self) -> str:
         """The embedded AWS endpoint (moto server)."""
         return self.emulator.aws_endpoint
+
+
+def seed_where(spec: str, target: str, outcomes: Sequence[str | None], search: int = 100_000) -> int:
+    """The smallest seed under which the first calls to ``target`` get ``outcomes``, in order.
+
+    Args:
+        spec: A ``--faults`` value.
+        target: ``dynamodb``, ``connections`` or ``lambda``.
+        outcomes: One per call: ``None`` (no fault), a kind (``"throttle"``) or ``"kind/variant"``
+            (``"lost-reply/dropped"``).
+        search: Seeds to try, from 0.
+
+    Returns:
+        The seed (pass it as ``fault_seed`` or to ``faults.configure``).
+
+    Raises:
+        ValueError: No seed below ``search`` gives these outcomes (a rate of 0 or 1 can forbid them).
+    """
+    from lambdacast_local.faults import Faults, parse_spec  # noqa: PLC0415 - see RunningEmulator
+
+    parsed = parse_spec(spec)
+    for seed in range(search):
+        faults = Faults(parsed, seed)
+        for wanted in outcomes:
+            decision = faults.decide(target)
+            got = decision.kind
+            if got is not None and wanted is not None and "/" in wanted:
+                got = f"{decision.kind}/{decision.variant}"
+            if got != wanted:
+                break
+        else:
+            return seed
+    raise ValueError(f"no seed below {search} gives {list(outcomes)} for {target} under {spec!r}")
 
 
 @contextlib.contextmanager
