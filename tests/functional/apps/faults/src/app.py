@@ -1,7 +1,8 @@
 """Fault-injection test app: each message does one AWS call with boto3 and returns what boto3 saw.
 
 Message body: {"do": "add", "key": K, "attempts": N} adds 1 to item K's ``n`` (UpdateItem);
-{"do": "post", "data": D, "attempts": N} posts D to the sender's own connection. ``attempts`` is boto3's
+{"do": "post", "data": D, "attempts": N} posts D to the sender's own connection; $disconnect returns
+the close code and reason it was given. ``attempts`` is boto3's
 ``total_max_attempts`` (standard retry mode). The result's body is {"ok", "error", "retries"}.
 """
 
@@ -28,7 +29,9 @@ def connect(event, context):
 
 
 def disconnect(event, context):
-    return {"statusCode": 200}
+    ctx = event["requestContext"]
+    closed = {"code": ctx.get("disconnectStatusCode"), "reason": ctx.get("disconnectReason")}
+    return {"statusCode": 200, "body": json.dumps(closed)}
 
 
 def _call(fn):
@@ -57,8 +60,12 @@ def work(event, context):
             )
         )
     else:
-        management = _client("apigatewaymanagementapi", attempts, f"https://{ctx['domainName']}/{ctx['stage']}")
+        management = _client(
+            "apigatewaymanagementapi", attempts, f"https://{ctx['domainName']}/{ctx['stage']}"
+        )
         report = _call(
-            lambda: management.post_to_connection(ConnectionId=ctx["connectionId"], Data=body["data"].encode())
+            lambda: management.post_to_connection(
+                ConnectionId=ctx["connectionId"], Data=body["data"].encode()
+            )
         )
     return {"statusCode": 200, "body": json.dumps(report)}
