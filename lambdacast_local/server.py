@@ -167,6 +167,11 @@ class Emulator:
         return self._tls.ca_bundle
 
     @property
+    def handler_dynamodb_endpoint(self) -> str:
+        """Where handlers reach DynamoDB (``AWS_ENDPOINT_URL_DYNAMODB``): the fault listener when embedded."""
+        return self._aws.handler_dynamodb_endpoint
+
+    @property
     def aws_endpoint(self) -> str:
         """The embedded AWS endpoint (moto; DynamoDB too unless ``--dynamodb-endpoint``)."""
         return self._aws.endpoint

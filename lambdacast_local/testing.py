@@ -147,6 +147,11 @@ class RunningEmulator:
         return self.emulator.ca_bundle
 
     @property
+    def handler_dynamodb_endpoint(self) -> str:
+        """Where handlers reach DynamoDB: the same tables as ``aws_endpoint``, through the fault listener."""
+        return self.emulator.handler_dynamodb_endpoint
+
+    @property
     def aws_endpoint(self) -> str:
         """The embedded AWS endpoint (moto server)."""
         return self.emulator.aws_endpoint
