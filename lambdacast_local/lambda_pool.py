@@ -2,7 +2,8 @@
 
 Each worker is one execution environment: the handler is imported once (the cold start), then the worker
 serves one invocation at a time. A pool grows up to ``concurrency`` workers and then queues callers. A
-timeout kills the worker and the invocation counts as failed.
+timeout kills the worker and the invocation counts as failed. An injected ``lambda`` fault (``--faults``)
+kills the worker before or after the handler (``FunctionPool._inject``).
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class FunctionPool:
                 None,
                 {"errorType": "Runtime.ExitError", "errorMessage": "the worker process exited"},
             )
-        if fault.kind is not None:  # after-handler: every effect happened, the result is lost
+        if fault.variant == "after-handler":  # every effect happened; the result is lost
             return await self._inject(worker, request_id, fault)
         self._release(worker)
         if reply.get("ok"):
