@@ -14,6 +14,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from lambdacast_local import moto_transactions
+from lambdacast_local.faults import Faults
+from lambdacast_local.faults.dynamodb import FaultListener
 from lambdacast_local.model import Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 from lambdacast_local.sqs_model import Queue
@@ -24,13 +26,22 @@ _RUNNING_LOCK = threading.Lock()
 
 
 class EmbeddedAws:
-    """A ``ThreadedMotoServer`` in this process; DynamoDB may live elsewhere (``--dynamodb-endpoint``)."""
+    """A ``ThreadedMotoServer`` in this process; DynamoDB may live elsewhere (``--dynamodb-endpoint``).
 
-    def __init__(self, dynamodb_endpoint: str | None = None, region: str = "us-east-1") -> None:
+    With ``faults``, handlers reach the embedded DynamoDB through a second listener that injects them
+    (``handler_dynamodb_endpoint``); ``dynamodb_endpoint`` stays fault-free for the emulator and tests.
+    """
+
+    def __init__(
+        self, dynamodb_endpoint: str | None = None, region: str = "us-east-1", faults: Faults | None = None
+    ) -> None:
         self._region = region
         self._server: Any = None
+        self._faults = faults
+        self._fault_listener: FaultListener | None = None
         self.endpoint = ""
         self.dynamodb_endpoint = dynamodb_endpoint or ""
+        self.handler_dynamodb_endpoint = self.dynamodb_endpoint
 
     def start(self) -> str:
         """Start moto on a free port and return its endpoint URL."""
@@ -44,7 +55,11 @@ class EmbeddedAws:
         wsgi.app = _serialize_dynamodb(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        if not self.dynamodb_endpoint and self._faults is not None:
+            self._fault_listener = FaultListener(wsgi.app, self._faults)
+            self.handler_dynamodb_endpoint = self._fault_listener.start()
         self.dynamodb_endpoint = self.dynamodb_endpoint or self.endpoint
+        self.handler_dynamodb_endpoint = self.handler_dynamodb_endpoint or self.endpoint
         return self.endpoint
 
     def client(self, service: str, endpoint: str | None = None) -> Any:
@@ -104,6 +119,9 @@ class EmbeddedAws:
         reset one emulator's tables (a 10,000-row fan-out test) would live on in the next one started in the
         same process, where every ``TransactWriteItems`` deep-copies the whole table.
         """
+        if self._fault_listener is not None:
+            self._fault_listener.stop()
+            self._fault_listener = None
         if self._server is None:
             return
         with _RUNNING_LOCK:

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from lambdacast_local import events
 from lambdacast_local.errors import LocalError
+from lambdacast_local.faults import parse_spec
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
 from lambdacast_local.server import Emulator, Options, default_concurrency
@@ -69,7 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--idle-timeout", type=float, default=600.0, help="Seconds (API Gateway: 600).")
     local.add_argument("--max-duration", type=float, default=7200.0, help="Seconds (API Gateway: 7200).")
     local.add_argument(
-        "--management-latency-ms", type=float, default=0.0, help="Delay every @connections call."
+        "--management-latency-ms",
+        type=float,
+        default=0.0,
+        help="Delay every @connections call (the same as --faults connections:latency=MS).",
+    )
+    local.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="Inject faults: target:kind=rate,... e.g. dynamodb:throttle=0.05,connections:429=0.02,"
+        "lambda:crash=0.01 (docs/local.md, Fault injection).",
+    )
+    local.add_argument(
+        "--fault-seed", type=int, default=None, metavar="N", help="Repeat a fault run (default: random)."
     )
     local.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
     local.add_argument(
@@ -136,6 +150,8 @@ def _options(args: argparse.Namespace) -> Options:
         idle_timeout_s=args.idle_timeout,
         max_duration_s=args.max_duration,
         management_latency_ms=args.management_latency_ms,
+        faults=parse_spec(args.faults),  # a bad entry stops here, before anything starts
+        fault_seed=args.fault_seed,
         parameter_overrides=parse_overrides(args.parameter_overrides),
         api=args.api,
         region=args.region,
@@ -177,6 +193,9 @@ async def _run_local(options: Options, out: TextIO) -> None:
         if emulator.dev_tokens is not None:
             base = f"http://{options.host}:{emulator.port}"
             print(f'  Dev tokens (local):  POST {base}/_lambdacast/dev-token {{"name": ...}}', file=out)
+        if emulator.faults.active:
+            faults = emulator.faults
+            print(f"  Faults:              {faults.spec} (--fault-seed {faults.seed} repeats them)", file=out)
         if emulator.web_port:
             print(
                 f"  Demo page:           http://{options.host}:{emulator.web_port}/?ws={emulator.ws_url}",
@@ -189,6 +208,8 @@ async def _run_local(options: Options, out: TextIO) -> None:
         )
     finally:
         await emulator.stop()
+        if emulator.faults.active:
+            print(emulator.faults.summary(), file=out, flush=True)
 
 
 def _generate_event(args: argparse.Namespace) -> dict[str, object]:

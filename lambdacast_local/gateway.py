@@ -51,7 +51,6 @@ class GatewaySettings:
 
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
-    management_latency_ms: float = 0.0
     iam_auth: bool = True
     """Verify SigV4 on ``AWS_IAM`` routes (``False``: the documented local bypass)."""
     iam_secrets: Mapping[str, str] = field(default_factory=lambda: {FAKE_ACCESS_KEY: FAKE_SECRET_KEY})
@@ -101,8 +100,6 @@ class Gateway:
         """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._detached: set[asyncio.Task[Any]] = set()
-        self.delayed_management_calls = 0
-        """``@connections`` calls held back by ``management_latency_ms`` (tests count them)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register the WebSocket endpoint at ``/{stage}`` (AWS has no stageless URL)."""

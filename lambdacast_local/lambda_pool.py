@@ -2,7 +2,8 @@
 
 Each worker is one execution environment: the handler is imported once (the cold start), then the worker
 serves one invocation at a time. A pool grows up to ``concurrency`` workers and then queues callers. A
-timeout kills the worker and the invocation counts as failed.
+timeout kills the worker and the invocation counts as failed. An injected ``lambda`` fault (``--faults``)
+kills the worker before or after the handler (``FunctionPool._inject``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from lambdacast_local.events import new_id
+from lambdacast_local.faults import LAMBDA, NO_FAULT, Decision, Faults
+from lambdacast_local.faults.invocations import injected_failure, timed_out
 from lambdacast_local.model import Function
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -121,8 +124,17 @@ class _Worker:
 class FunctionPool:
     """The execution environments of one function."""
 
-    def __init__(self, function: Function, env: dict[str, str], region: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        function: Function,
+        env: dict[str, str],
+        region: str,
+        concurrency: int,
+        *,
+        faults: Faults | None = None,
+    ) -> None:
         self.function = function
+        self._faults = faults
         self._env = env
         self._region = region
         self._concurrency = max(1, concurrency)
@@ -221,19 +233,15 @@ class FunctionPool:
         timeout = self.function.timeout_s
         deadline_ms = time.time_ns() // 1_000_000 + int(timeout * 1000)
         message = {"request_id": request_id, "deadline_ms": deadline_ms, "event": event}
+        fault = self._faults.decide(LAMBDA) if self._faults is not None else NO_FAULT
+        if fault.variant == "before-handler":
+            return await self._inject(worker, request_id, fault)
         try:
             reply = await worker.request(message, timeout)
         except TimeoutError:
             worker.kill()
             await self._discard(worker)
-            return (
-                "timeout",
-                None,
-                {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Task timed out after {timeout:.2f} seconds",
-                },
-            )
+            return "timeout", None, timed_out(timeout)
         except (ConnectionError, BrokenPipeError):
             reply = None
         if reply is None:
@@ -243,10 +251,21 @@ class FunctionPool:
                 None,
                 {"errorType": "Runtime.ExitError", "errorMessage": "the worker process exited"},
             )
+        if fault.variant == "after-handler":  # every effect happened; the result is lost
+            return await self._inject(worker, request_id, fault)
         self._release(worker)
         if reply.get("ok"):
             return "ok", reply.get("result"), None
         return "error", None, reply
+
+    async def _inject(
+        self, worker: _Worker, request_id: str, fault: Decision
+    ) -> tuple[str, Any, dict[str, Any] | None]:
+        """An injected ``lambda`` fault (``--faults``): kill the worker, report it as Lambda would."""
+        worker.kill()
+        await self._discard(worker)
+        status, error = injected_failure(fault, request_id, self.function.timeout_s)
+        return status, None, error
 
     def _release(self, worker: _Worker) -> None:
         if self._closed or worker.generation != self._generation:
@@ -294,10 +313,17 @@ class LambdaService:
     """All the function pools of an app, created lazily, reporting every invocation to observers."""
 
     def __init__(
-        self, functions: dict[str, Function], envs: dict[str, dict[str, str]], region: str, concurrency: int
+        self,
+        functions: dict[str, Function],
+        envs: dict[str, dict[str, str]],
+        region: str,
+        concurrency: int,
+        *,
+        faults: Faults | None = None,
     ) -> None:
         self._pools = {
-            name: FunctionPool(fn, envs[name], region, concurrency) for name, fn in functions.items()
+            name: FunctionPool(fn, envs[name], region, concurrency, faults=faults)
+            for name, fn in functions.items()
         }
         self.observers: list[Observer] = []
 

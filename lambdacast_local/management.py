@@ -2,6 +2,7 @@
 
 Served at ``/{stage}/@connections/{id}`` and ``/@connections/{id}`` on the WebSocket port and on the TLS
 listener. Errors use the restJson shape botocore parses (``x-amzn-ErrorType`` plus a JSON message).
+Every call first goes through the ``connections`` faults of ``--faults`` (delay, 429, 500, 410).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from lambdacast_local.gateway import MAX_MESSAGE_BYTES, Gateway, LiveConnection
+from lambdacast_local.faults import CONNECTIONS, Faults
+from lambdacast_local.gateway import GOING_AWAY, MAX_MESSAGE_BYTES, Gateway, LiveConnection
 
 
 def _error(status: int, error_type: str, message: str) -> web.Response:
@@ -25,8 +27,9 @@ def _iso(epoch_ms: int) -> str:
 class ManagementApi:
     """HTTP handlers over the gateway's live connections."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, faults: Faults | None = None) -> None:
         self.gateway = gateway
+        self.faults = faults or Faults()
 
     def add_routes(self, app: web.Application) -> None:
         """Register the three operations with and without the stage prefix."""
@@ -37,12 +40,18 @@ class ManagementApi:
             app.router.add_delete(path, self.delete)
 
     async def _find(self, request: web.Request) -> LiveConnection | web.Response:
-        latency = self.gateway.settings.management_latency_ms
-        if latency > 0:
-            self.gateway.delayed_management_calls += 1
-            await asyncio.sleep(latency / 1000)
+        fault = self.faults.decide(CONNECTIONS)
+        if fault.delay_ms > 0:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.kind == "429":
+            return _error(429, "LimitExceededException", "Rate exceeded")
+        if fault.kind == "500":
+            return _error(500, "InternalServerErrorException", "Internal server error")
         live = self.gateway.connections.get(request.match_info["connection_id"])
         if live is None or not live.open:
+            return _error(410, "GoneException", "")
+        if fault.kind == "410":  # API Gateway lost the connection: the client sees it go, $disconnect fires
+            await self.gateway.close(live, GOING_AWAY, "Going away")
             return _error(410, "GoneException", "")
         return live
 

@@ -20,6 +20,7 @@ from watchfiles import awatch
 from lambdacast_local.aws import EmbeddedAws
 from lambdacast_local.devtokens import DevTokenMinter
 from lambdacast_local.events import Stage
+from lambdacast_local.faults import DYNAMODB, Faults, FaultSpec, parse_spec
 from lambdacast_local.gateway import Gateway, GatewaySettings
 from lambdacast_local.http_gateway import HttpGateway
 from lambdacast_local.intrinsics import Resolver
@@ -52,6 +53,11 @@ class Options:
     idle_timeout_s: float = 600.0
     max_duration_s: float = 7200.0
     management_latency_ms: float = 0.0
+    """The same as ``connections:latency=MS`` in ``faults`` (the older flag, kept)."""
+    faults: str | FaultSpec = ""
+    """``--faults``: ``target:kind=rate,...`` (docs/local.md, "Fault injection")."""
+    fault_seed: int | None = None
+    """``--fault-seed``: repeat a fault run; ``None`` picks a seed (``Emulator.faults.seed``)."""
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     api: str | None = None
     http_port: int = 3002
@@ -92,6 +98,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _faults(options: Options) -> Faults:
+    """The fault plan of ``options`` (raises ``FaultSpecError`` on a bad spec)."""
+    spec = parse_spec(options.faults) if isinstance(options.faults, str) else options.faults
+    unavailable = {}
+    if options.dynamodb_endpoint:
+        unavailable[DYNAMODB] = (
+            f"DynamoDB faults need the embedded DynamoDB, and --dynamodb-endpoint sends the handlers' "
+            f"requests to {options.dynamodb_endpoint} directly."
+        )
+    spec = spec.with_latency(options.management_latency_ms)
+    return Faults(spec, options.fault_seed, unavailable=unavailable)
+
+
 class Emulator:
     """One running ``lambdacast local``."""
 
@@ -101,7 +120,9 @@ class Emulator:
         self.gateway: Gateway | None = None
         self.lambdas: LambdaService | None = None
         self._observers = observers or []
-        self._aws = EmbeddedAws(options.dynamodb_endpoint, options.region)
+        self.faults = _faults(options)
+        """The fault plan and its counts (``--faults``); ``configure`` replaces it while running."""
+        self._aws = EmbeddedAws(options.dynamodb_endpoint, options.region, self.faults)
         self._tls: LocalTls | None = None
         self._runners: list[web.AppRunner] = []
         self._reload_task: asyncio.Task[None] | None = None
@@ -146,6 +167,11 @@ class Emulator:
         return self._tls.ca_bundle
 
     @property
+    def handler_dynamodb_endpoint(self) -> str:
+        """Where handlers reach DynamoDB (``AWS_ENDPOINT_URL_DYNAMODB``): the fault listener when embedded."""
+        return self._aws.handler_dynamodb_endpoint
+
+    @property
     def aws_endpoint(self) -> str:
         """The embedded AWS endpoint (moto; DynamoDB too unless ``--dynamodb-endpoint``)."""
         return self._aws.endpoint
@@ -177,14 +203,16 @@ class Emulator:
             local_host = f"127.0.0.1:{self.tls_port}"
             endpoints = Endpoints(
                 aws=endpoint,
-                dynamodb=self._aws.dynamodb_endpoint,
+                dynamodb=self._aws.handler_dynamodb_endpoint,
                 ca_bundle=str(self._tls.ca_bundle),
                 host_aliases={model.api.execute_api_host(model.region): local_host},
             )
             envs = {
                 name: runtime_environment(fn, model.region, endpoints) for name, fn in model.functions.items()
             }
-            self.lambdas = LambdaService(model.functions, envs, model.region, opts.concurrency)
+            self.lambdas = LambdaService(
+                model.functions, envs, model.region, opts.concurrency, faults=self.faults
+            )
             self.lambdas.observers.extend(self._observers)
             stage = Stage(
                 api_id=model.api.api_id, stage=model.api.stage, domain_name=local_host, region=model.region
@@ -192,14 +220,14 @@ class Emulator:
             settings = GatewaySettings(
                 opts.idle_timeout_s,
                 opts.max_duration_s,
-                opts.management_latency_ms,
                 iam_auth=opts.iam_auth,
                 integration_timeout_s=opts.integration_timeout_s,
             )
             self.gateway = Gateway(model.api, self.lambdas, stage, settings)
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)
-            ManagementApi(self.gateway).add_routes(app)
+            ManagementApi(self.gateway, self.faults).add_routes(app)
+            app.router.add_get("/_lambdacast/faults", self._fault_counts)
             if self.dev_tokens is not None:
                 self.dev_tokens.add_routes(app)
             self.gateway.add_fallback(app)
@@ -220,6 +248,10 @@ class Emulator:
         except BaseException:
             await self.stop()
             raise
+
+    async def _fault_counts(self, _: web.Request) -> web.Response:
+        """``GET /_lambdacast/faults``: the spec, the seed and the counts so far (local only)."""
+        return web.json_response(self.faults.as_json(), headers={"Cache-Control": "no-store"})
 
     async def _start_http(self, model: App) -> None:
         assert self.lambdas is not None

@@ -12,6 +12,11 @@ Usage in a test module::
 The emulator runs on its own event loop in a background thread, so sync and async tests can share one
 emulator per module. ``lambdacast.invocations`` records every invocation (for assertions on
 ``$disconnect`` and friends).
+
+Faults: pass ``{"faults": "dynamodb:throttle=0.1", "fault_seed": 7}`` as ``lambdacast_options``, then read
+``lambdacast.faults.count("dynamodb", "throttle")`` / ``.calls("dynamodb")``, or call
+``lambdacast.faults.configure(spec, seed)`` between phases of a test; ``seed_where`` finds a seed under
+which the next calls get the faults a test wants.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    from lambdacast_local.faults import Faults
 
 T = TypeVar("T")
 
@@ -109,6 +117,11 @@ class RunningEmulator:
         return self.call(read())
 
     @property
+    def faults(self) -> Faults:
+        """The emulator's fault plan: counts so far, ``configure`` to change it (docs/local.md)."""
+        return self.emulator.faults
+
+    @property
     def ws_url(self) -> str:
         """``ws://127.0.0.1:<port>/<stage>``."""
         return self.emulator.ws_url
@@ -134,9 +147,47 @@ class RunningEmulator:
         return self.emulator.ca_bundle
 
     @property
+    def handler_dynamodb_endpoint(self) -> str:
+        """Where handlers reach DynamoDB: the same tables as ``aws_endpoint``, through the fault listener."""
+        return self.emulator.handler_dynamodb_endpoint
+
+    @property
     def aws_endpoint(self) -> str:
         """The embedded AWS endpoint (moto server)."""
         return self.emulator.aws_endpoint
+
+
+def seed_where(spec: str, target: str, outcomes: Sequence[str | None], search: int = 100_000) -> int:
+    """The smallest seed under which the first calls to ``target`` get ``outcomes``, in order.
+
+    Args:
+        spec: A ``--faults`` value.
+        target: ``dynamodb``, ``connections`` or ``lambda``.
+        outcomes: One per call: ``None`` (no fault), a kind (``"throttle"``) or ``"kind/variant"``
+            (``"lost-reply/dropped"``).
+        search: Seeds to try, from 0.
+
+    Returns:
+        The seed (pass it as ``fault_seed`` or to ``faults.configure``).
+
+    Raises:
+        ValueError: No seed below ``search`` gives these outcomes (a rate of 0 or 1 can forbid them).
+    """
+    from lambdacast_local.faults import Faults, parse_spec  # noqa: PLC0415 - see RunningEmulator
+
+    parsed = parse_spec(spec)
+    for seed in range(search):
+        faults = Faults(parsed, seed)
+        for wanted in outcomes:
+            decision = faults.decide(target)
+            got = decision.kind
+            if got is not None and wanted is not None and "/" in wanted:
+                got = f"{decision.kind}/{decision.variant}"
+            if got != wanted:
+                break
+        else:
+            return seed
+    raise ValueError(f"no seed below {search} gives {list(outcomes)} for {target} under {spec!r}")
 
 
 @contextlib.contextmanager

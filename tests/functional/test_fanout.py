@@ -57,9 +57,9 @@ async def test_posts_to_250_sockets_arrive_exactly_once(lambdacast):
 
 
 def test_management_latency_flag_delays_each_call(lambdacast):
-    # GIVEN --management-latency-ms 5
-    gateway = lambdacast.emulator.gateway
-    before = gateway.delayed_management_calls
+    # GIVEN --management-latency-ms 5 (the same as --faults connections:latency=5)
+    assert str(lambdacast.faults.spec) == "connections:latency=5"
+    before = lambdacast.faults.count("connections", "latency")
     # WHEN one call is made to an unknown id
     status = 0
     try:
@@ -73,7 +73,7 @@ def test_management_latency_flag_delays_each_call(lambdacast):
         status = error.code
     # THEN it is answered (410) after going through the injected delay exactly once
     assert status == 410
-    assert gateway.delayed_management_calls == before + 1
+    assert lambdacast.faults.count("connections", "latency") == before + 1
 
 
 async def test_simulated_connections_receive_posts_exactly_once_at_scale(lambdacast):

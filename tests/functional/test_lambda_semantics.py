@@ -100,7 +100,8 @@ def test_aws_access_is_local_only(lambdacast):
         env = request(ws, {})["env"]
     # THEN credentials are fake and AWS endpoints point at the emulator
     assert env["AWS_ACCESS_KEY_ID"].startswith("ASIALAMBDACAST")
-    assert env["AWS_ENDPOINT_URL_DYNAMODB"] == lambdacast.aws_endpoint
+    assert env["AWS_ENDPOINT_URL_DYNAMODB"] == lambdacast.handler_dynamodb_endpoint
+    assert env["AWS_ENDPOINT_URL_DYNAMODB"].startswith("http://127.0.0.1:")
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == "/dev/null"
 

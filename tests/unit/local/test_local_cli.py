@@ -80,3 +80,37 @@ def test_invocation_line_shows_route_function_duration_temperature_and_status():
     assert "cold 210 ms init" in line
     assert "ERROR KeyError: 'x'" in line
     assert "\033[" not in line
+
+
+def _refusal(capsys: pytest.CaptureFixture[str], *extra: str) -> str:
+    status = main(["local", "--template", "template.yaml", "--no-web", "--port", "0", *extra])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("lambdacast: ")
+    return err
+
+
+def test_bad_faults_entry_is_one_line_naming_it_and_status_2(capsys):
+    # WHEN --faults has an entry with an unknown kind
+    err = _refusal(capsys, "--faults", "dynamodb:throttle=0.1,connections:503=0.1")
+    # THEN the line names that entry and the kinds to choose from
+    assert "'connections:503=0.1'" in err
+    assert "429, 500, 410 or latency" in err
+
+
+def test_dynamodb_faults_with_an_external_dynamodb_are_refused(capsys):
+    # WHEN DynamoDB faults are asked for while DynamoDB is elsewhere
+    err = _refusal(
+        capsys, "--dynamodb-endpoint", "http://127.0.0.1:8000", "--faults", "dynamodb:throttle=0.1"
+    )
+    # THEN the user is told why they cannot apply, in one line
+    assert "DynamoDB faults need the embedded DynamoDB" in err
+    assert "http://127.0.0.1:8000" in err
+
+
+def test_management_latency_contradicting_faults_latency_is_refused(capsys):
+    # WHEN the old flag and the spec give two latencies
+    err = _refusal(capsys, "--management-latency-ms", "5", "--faults", "connections:latency=7")
+    # THEN the user is told to give one
+    assert "contradicts connections:latency=7" in err
