@@ -1,7 +1,7 @@
 """``@connections`` faults through lambdacast local: 410 on a live socket, 429/500 retried, latency.
 
 Both transports that reach the management API are exercised: boto3's ``apigatewaymanagementapi`` in a
-handler, and ``lambdacast.fastpost`` (signed aiohttp posts to the TLS listener).
+handler, and ``lambdacast.delivery.transport`` (signed aiohttp posts to the TLS listener).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from botocore.credentials import ReadOnlyCredentials
-from lambdacast import fastpost
+from lambdacast.delivery import transport as fastpost
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -138,7 +138,7 @@ async def test_fastpost_retries_429_and_500_and_delivers_every_message_exactly_o
     async def no_backoff(_: float) -> None:
         return None
 
-    # WHEN lambdacast.fastpost posts one message to each over the TLS listener, one request at a time (so
+    # WHEN the delivery transport posts one message to each over the TLS listener, one request at a time (so
     # the run repeats exactly from the seed), with up to 20 attempts per recipient
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session:
         outcome = await fastpost.post_many_async(
