@@ -16,7 +16,7 @@ from lambdacast_local import events
 from lambdacast_local.errors import LocalError
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
-from lambdacast_local.server import Emulator, Options, default_concurrency
+from lambdacast_local.server import Emulator, Options, default_concurrency, prepare_runtimes
 
 _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SSM_PARAMETER",
         help="Serve POST /_lambdacast/dev-token (local only): mint HS256 tokens with a random secret "
         "stored as this SSM parameter, the one the template's authorizer reads.",
+    )
+    local.add_argument(
+        "--prepare",
+        action="store_true",
+        help="Install what the template's functions need (Python environments, the AWS SDK for Node.js) "
+        "into the user cache, then exit without serving.",
     )
     local.add_argument(
         "--no-iam-auth",
@@ -191,6 +197,14 @@ async def _run_local(options: Options, out: TextIO) -> None:
         await emulator.stop()
 
 
+def _prepare(options: Options, out: TextIO) -> None:
+    model, launches = prepare_runtimes(options)
+    print(f"lambdacast local: {options.template}: {len(launches)} functions ready", file=out)
+    for name, launch in sorted(launches.items()):
+        print(f"  {name:<28} {launch.description}", file=out)
+    print(f"  (api {model.api.name}, stage {model.api.stage})", file=out, flush=True)
+
+
 def _generate_event(args: argparse.Namespace) -> dict[str, object]:
     stage = events.Stage(
         api_id="abcdef1234", stage=args.stage, domain_name="abcdef1234.execute-api.us-east-1.amazonaws.com"
@@ -224,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate-event":
             print(json.dumps(_generate_event(args), indent=2))
+            return 0
+        if args.prepare:
+            _prepare(_options(args), sys.stdout)
             return 0
         asyncio.run(_run_local(_options(args), sys.stdout))
     except LocalError as exc:

@@ -15,13 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lambdacast_local.events import new_id
 from lambdacast_local.model import Function
+from lambdacast_local.runtimes import Launch, launch_here
+from lambdacast_local.runtimes.protocol import WorkerConfig
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _IPC_LIMIT = 64 * 1024 * 1024
 _INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 
@@ -119,11 +119,23 @@ class _Worker:
 
 
 class FunctionPool:
-    """The execution environments of one function."""
+    """The execution environments of one function.
 
-    def __init__(self, function: Function, env: dict[str, str], region: str, concurrency: int) -> None:
-        self.function = function
-        self._env = env
+    ``launch`` says how its workers start (``runtimes.prepare``: the interpreter its ``Runtime`` names, its
+    packages); without one, a Python function runs on the emulator's own interpreter (``launch_here``).
+    """
+
+    def __init__(
+        self,
+        function: Function,
+        env: dict[str, str],
+        region: str,
+        concurrency: int,
+        launch: Launch | None = None,
+    ) -> None:
+        self._launch = launch or launch_here(function)
+        self.function = self._launch.function
+        self._env = {**env, **self._launch.env}
         self._region = region
         self._concurrency = max(1, concurrency)
         self._idle: list[_Worker] = []
@@ -140,26 +152,20 @@ class FunctionPool:
 
     def _config(self) -> str:
         fn = self.function
-        paths = [str(fn.code_dir)]
-        for layer in fn.layer_dirs:
-            paths += [str(layer / "python"), str(layer)] if (layer / "python").is_dir() else [str(layer)]
-        return json.dumps(
-            {
-                "handler": fn.handler,
-                "paths": paths,
-                "code_dir": str(fn.code_dir),
-                "function_name": fn.name,
-                "function_arn": f"arn:aws:lambda:{self._region}:123456789012:function:{fn.name}",
-                "memory_mb": fn.memory_mb,
-                "log_stream_name": f"local/[$LATEST]{new_id()}",
-            }
-        )
+        config: WorkerConfig = {
+            "handler": fn.handler,
+            "code_dir": str(fn.code_dir),
+            "function_name": fn.name,
+            "function_arn": f"arn:aws:lambda:{self._region}:123456789012:function:{fn.name}",
+            "memory_mb": fn.memory_mb,
+            "log_stream_name": f"local/[$LATEST]{new_id()}",
+            "hosts": {},
+        }
+        return json.dumps({**config, **self._launch.config})
 
     async def _spawn(self) -> tuple[_Worker, dict[str, Any] | None]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            str(WORKER_SCRIPT),
+            *self._launch.argv,
             self._config(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -183,6 +189,8 @@ class FunctionPool:
             if self._closed:  # checked after the wait for a slot: close() may have run meanwhile
                 error = {"errorType": "Runtime.Unavailable", "errorMessage": "the emulator is shutting down"}
                 return Invocation(self.function.name, request_id, "error", error=error, label=label)
+            while self._idle and self._idle[-1].process.returncode is not None:  # died while idle
+                await self._discard(self._idle[-1])
             cold = not self._idle
             init_ms = 0.0
             if self._idle:
@@ -243,7 +251,10 @@ class FunctionPool:
                 None,
                 {"errorType": "Runtime.ExitError", "errorMessage": "the worker process exited"},
             )
-        self._release(worker)
+        if reply.get("fatal"):  # the worker is exiting (Node.js: an uncaught exception)
+            await self._discard(worker)
+        else:
+            self._release(worker)
         if reply.get("ok"):
             return "ok", reply.get("result"), None
         return "error", None, reply
@@ -294,10 +305,17 @@ class LambdaService:
     """All the function pools of an app, created lazily, reporting every invocation to observers."""
 
     def __init__(
-        self, functions: dict[str, Function], envs: dict[str, dict[str, str]], region: str, concurrency: int
+        self,
+        functions: dict[str, Function],
+        envs: dict[str, dict[str, str]],
+        region: str,
+        concurrency: int,
+        launches: dict[str, Launch] | None = None,
     ) -> None:
+        launches = launches or {}
         self._pools = {
-            name: FunctionPool(fn, envs[name], region, concurrency) for name, fn in functions.items()
+            name: FunctionPool(fn, envs[name], region, concurrency, launches.get(name))
+            for name, fn in functions.items()
         }
         self.observers: list[Observer] = []
 
