@@ -60,8 +60,12 @@ class Installer:
     prepare_hint: str = "lambdacast local --prepare"
     """The command named in errors: it installs what is missing."""
 
-    def build(self, entry: Path, what: str, fill: Callable[[Path], Sequence[str]]) -> Path:
+    def build(
+        self, entry: Path, what: str, fill: Callable[[Path], Sequence[str]], *, offline: bool = False
+    ) -> Path:
         """Return ``entry``, building it first with ``fill(temporary folder) -> command`` if it is missing.
+
+        ``offline``: the build needs no network (links to local files), so it runs even without ``install``.
 
         Raises:
             NotPrepared: ``entry`` is missing and installing is not allowed.
@@ -69,7 +73,7 @@ class Installer:
         """
         if entry.is_dir():
             return entry
-        if not self.install:
+        if not (self.install or offline):
             raise NotPrepared(
                 f"{what} is not installed; run `{self.prepare_hint}` first (it needs the network)."
             )

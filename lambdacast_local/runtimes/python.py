@@ -17,6 +17,7 @@ config lists, then the standard library, as on Lambda.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -123,6 +124,8 @@ class PythonRuntime:
         if closure is not None:
             versions = ",".join(sorted(f"{dist.metadata['Name']}={dist.version}" for dist in closure))
             entry = self._entry(interpreter, f"lambda-runtime-{digest(sys.prefix, versions)}")
+            if entry.is_dir() and not all((entry / path.name).exists() for path in _top_level(closure[0])):
+                shutil.rmtree(entry)  # links into a virtual environment that was deleted since
 
             def link(staging: Path) -> list[str]:
                 for dist in closure:
@@ -130,7 +133,8 @@ class PythonRuntime:
                         (staging / path.name).symlink_to(path)
                 return []
 
-            return self.installer.build(entry, f"boto3 for Python {interpreter.version} (linked)", link)
+            what = f"boto3 for Python {interpreter.version} (links to the emulator's copy)"
+            return self.installer.build(entry, what, link, offline=True)
         entry = self._entry(interpreter, f"lambda-runtime-{digest(*RUNTIME_PACKAGES)}")
         what = f"boto3 for Python {interpreter.version} (Lambda's runtime provides it)"
         return self.installer.build(

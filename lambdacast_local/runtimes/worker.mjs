@@ -15,6 +15,9 @@ const config = JSON.parse(process.argv[2]);
 const ipcWrite = process.stdout.write.bind(process.stdout);
 process.stdout.write = process.stderr.write.bind(process.stderr);
 const send = (message) => ipcWrite(JSON.stringify(message) + "\n");
+// Exit once what the handler printed is out: a big write to a full pipe completes asynchronously, and
+// process.exit() would drop it.
+const exitAfterOutput = (code) => process.stderr.write("", () => process.exit(code));
 
 // --- AWS hostnames the emulator serves (this API's execute-api host, dynamodb.<region>.amazonaws.com...):
 // TLS connections to exactly those host:port pairs go to its local listeners, the real hostname kept for
@@ -248,7 +251,10 @@ function replyLine(outcome) {
   return JSON.stringify({ ok: false, ...failure(outcome.error) }) + "\n";
 }
 
+let exiting = false;
 function fatal(type, error) {
+  if (exiting) return; // one report: the process is already on its way out
+  exiting = true;
   console.error(error);
   if (current !== null) {
     const description = failure(error);
@@ -256,7 +262,7 @@ function fatal(type, error) {
       JSON.stringify({ ok: false, ...description, errorType: type ?? description.errorType, fatal: true }) + "\n",
     );
   }
-  process.exit(129);
+  exitAfterOutput(129);
 }
 
 process.on("uncaughtException", (error) => fatal(null, error));
@@ -292,7 +298,8 @@ async function main() {
   } catch (error) {
     console.error(error);
     send({ type: "init_error", ...failure(error) });
-    process.exit(1);
+    exitAfterOutput(1);
+    return;
   }
   send({ type: "ready", init_ms: performance.now() - started });
 
@@ -304,7 +311,7 @@ async function main() {
     current = null;
     ipcWrite(replyLine(outcome));
   }
-  process.exit(0);
+  exitAfterOutput(0);
 }
 
 await main();

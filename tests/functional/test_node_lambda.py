@@ -1,4 +1,4 @@
-"""Lambda's Node.js semantics through lambdacast local: context, callbacks, timeout, crash, import error, hosts."""
+"""Lambda's Node.js semantics through lambdacast local: context, callbacks, timeout, crash, import error."""
 
 from __future__ import annotations
 
@@ -76,7 +76,9 @@ def test_console_output_reaches_the_log_prefixed_with_the_function(lambdacast, c
         # WHEN the handler logs with console.log (Node's stdout)
         invoke(lambdacast, ws, "$default", {"action": "x", "say": "hi there"})
     # THEN the line is in the emulator's log under the function's name, and the protocol was not disturbed
-    assert lambdacast.wait_for(lambda _: "[ContextFunction] context handler says hi there" in capfd.readouterr().err)
+    assert lambdacast.wait_for(
+        lambda _: "[ContextFunction] context handler says hi there" in capfd.readouterr().err
+    )
 
 
 def test_a_callback_answers_once_the_event_loop_is_empty(lambdacast):
@@ -94,7 +96,9 @@ def test_a_callback_answers_once_the_event_loop_is_empty(lambdacast):
 def test_callback_waits_for_empty_event_loop_false_answers_at_once(lambdacast):
     with connect(lambdacast.ws_url, open_timeout=30) as ws:
         # WHEN the handler sets callbackWaitsForEmptyEventLoop = false and leaves a 60 s timer
-        outcome = invoke(lambdacast, ws, "callback", {"action": "callback", "id": "c", "timerMs": 60000, "wait": False})
+        outcome = invoke(
+            lambdacast, ws, "callback", {"action": "callback", "id": "c", "timerMs": 60000, "wait": False}
+        )
     # THEN the invocation succeeds within its 3 s timeout
     assert outcome.ok, outcome.error
     assert outcome.result["id"] == "c"

@@ -30,7 +30,9 @@ def report_to_sender(event):
         "moto": _importable("moto"),
         "tables": dynamodb.list_tables()["TableNames"],
         "dynamodb_resolves_to": list(socket.getaddrinfo(dynamodb_host, 443, 0, socket.SOCK_STREAM)[0][4][:2]),
-        "localhost_resolves_to": list(socket.getaddrinfo("localhost", 443, socket.AF_INET, socket.SOCK_STREAM)[0][4][:2]),
+        "localhost_resolves_to": list(
+            socket.getaddrinfo("localhost", 443, socket.AF_INET, socket.SOCK_STREAM)[0][4][:2]
+        ),
     }
     endpoint = f"https://{context['apiId']}.execute-api.{region}.amazonaws.com/{context['stage']}"
     management = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint)
