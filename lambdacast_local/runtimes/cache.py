@@ -79,7 +79,8 @@ class Installer:
             )
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
-        self.log(f"installing {what} into {entry} (once)...")
+        if not offline:  # an offline build is a few links: nothing to wait for, nothing to say
+            self.log(f"installing {what} into {entry} (once)...")
         started = time.monotonic()
         try:
             command = fill(staging)
@@ -102,5 +103,6 @@ class Installer:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        self.log(f"installed {what} in {time.monotonic() - started:.1f} s")
+        if not offline:
+            self.log(f"installed {what} in {time.monotonic() - started:.1f} s")
         return entry
