@@ -84,9 +84,13 @@ def test_console_output_reaches_the_log_prefixed_with_the_function(lambdacast, c
 def test_a_callback_answers_once_the_event_loop_is_empty(lambdacast):
     with connect(lambdacast.ws_url, open_timeout=30) as ws:
         # GIVEN a callback-style handler that calls back at once but leaves a 500 ms timer behind
-        first = invoke(lambdacast, ws, "callback", {"action": "callback", "id": "a", "timerMs": 500})
+        first = invoke(
+            lambdacast, ws, "callback", {"action": "callback", "id": "a", "timerMs": 500, "fresh": True}
+        )
         # WHEN the next invocation reaches the same worker
-        second = invoke(lambdacast, ws, "callback", {"action": "callback", "id": "b", "timerMs": 500})
+        second = invoke(
+            lambdacast, ws, "callback", {"action": "callback", "id": "b", "timerMs": 500, "fresh": True}
+        )
     # THEN the first answer came only after its timer fired (callbackWaitsForEmptyEventLoop defaults to true)
     assert first.result["pid"] == second.result["pid"]
     assert first.result["firedBefore"] == []
