@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv lint typecheck validate build test test-unit test-functional test-browser test-js dev bench web-config clean
+.PHONY: help venv prepare lint typecheck validate build test test-unit test-functional test-browser test-js dev bench web-config clean
 
 help:
 	@echo "make dev    - run the whole backend locally (lambdacast local + demo page)"
 	@echo "make test   - lint, validate the template, run every test"
+	@echo "make prepare - install what lambdacast local needs (Python environments, AWS SDK for Node.js)"
 	@echo "make build  - sam build (python3.13 from pyenv when present)"
 	@echo "make bench  - benchmarks -> docs/benchmarks.md"
 	@echo "make web-config - web/config.json <- the deployed stack's WebSocketURL"
@@ -23,6 +24,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# What lambdacast local needs to serve the project and the test apps: each function's Python environment
+# (the interpreter its Runtime names, its requirements) and the AWS SDK for Node.js, installed with pip and
+# npm into the user cache (~/.cache/lambdacast) once. Tests and the emulator then never reach the network.
+PREPARE_TEMPLATES := template.yaml $(sort $(wildcard tests/functional/apps/*/template.yaml))
+prepare: venv
+	@$(BIN)/lambdacast local --prepare $(addprefix --template ,$(PREPARE_TEMPLATES)) >/dev/null
 
 lint: venv
 	$(BIN)/ruff check .
@@ -39,16 +47,16 @@ build: venv
 test-js:
 	node --test web/test/
 
-test-browser: venv
+test-browser: prepare
 	$(BIN)/pytest tests/browser
 
-test: lint validate test-js
+test: lint validate test-js prepare
 	$(BIN)/pytest
 
 # AuthMode=optional: anonymous pages work, and the demo's sign-in box gets tokens from the
 # local-only minter (--dev-tokens), whose random secret the real authorizer reads from embedded SSM.
 DEV_SECRET := /lambdacast/local/auth-secret
-dev: venv
+dev: prepare
 	$(BIN)/lambdacast local --template template.yaml --web-dir web \
 	  --parameter-overrides AuthMode=optional AuthSecretParameterName=$(DEV_SECRET) \
 	  --dev-tokens $(DEV_SECRET)
@@ -65,7 +73,7 @@ web-config: venv
 	open("web/config.json", "w").write(json.dumps({"webSocketUrl": url}, indent=2) + "\n"); \
 	print(f"web/config.json: webSocketUrl = {url} (stack {stack})")' '$(CONFIG_ENV)' '$(STACK)'
 
-bench: venv
+bench: prepare
 	$(BIN)/python -m bench
 
 clean:

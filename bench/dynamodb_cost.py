@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ddb_units
-from lambdacast_local.worker import LambdaContext
+from lambdacast_local.runtimes.worker import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "lambdacast-bench"

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from lambdacast_local import events
-from lambdacast_local.errors import LocalError
+from lambdacast_local.errors import LocalError, UsageError
 from lambdacast_local.faults import parse_spec
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
-from lambdacast_local.server import Emulator, Options, default_concurrency
+from lambdacast_local.server import Emulator, Options, default_concurrency, prepare_runtimes
 
 _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     local = commands.add_parser(
         "local", help="Run a SAM WebSocket API locally (API Gateway + Lambda + DynamoDB)."
     )
-    local.add_argument("--template", "-t", type=Path, default=Path("template.yaml"))
+    local.add_argument(
+        "--template",
+        "-t",
+        type=Path,
+        action="append",
+        help="The SAM template (default: template.yaml); several with --prepare.",
+    )
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=3001)
     local.add_argument(
@@ -115,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
         "stored as this SSM parameter, the one the template's authorizer reads.",
     )
     local.add_argument(
+        "--prepare",
+        action="store_true",
+        help="Install what the templates' functions need (Python environments, the AWS SDK for Node.js) "
+        "into the user cache, then exit without serving.",
+    )
+    local.add_argument(
         "--no-iam-auth",
         action="store_true",
         help="Accept AWS_IAM HTTP routes and $connect without verifying SigV4 (local bypass; docs/local.md).",
@@ -131,15 +143,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _templates(args: argparse.Namespace) -> list[Path]:
+    templates: list[Path] = args.template or [Path("template.yaml")]
+    if len(templates) > 1 and not args.prepare:
+        raise UsageError("--template may be given several times only with --prepare.")
+    return templates
+
+
+def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
+    template = template or _templates(args)[0]
     web_dir = None if args.no_web else args.web_dir
     if web_dir is None and not args.no_web:
-        beside = args.template.resolve().parent / "web"  # a demo page next to the template, if there is one
+        beside = template.resolve().parent / "web"  # a demo page next to the template, if there is one
         web_dir = beside if (beside / "index.html").is_file() else None
     if web_dir is not None and not (web_dir / "index.html").is_file():
         raise LocalError(f"--web-dir {web_dir} has no index.html (pass --no-web to serve no page).")
     return Options(
-        template=args.template,
+        template=template,
         host=args.host,
         port=args.port,
         web_dir=web_dir,
@@ -212,6 +232,14 @@ async def _run_local(options: Options, out: TextIO) -> None:
             print(emulator.faults.summary(), file=out, flush=True)
 
 
+def _prepare(options: Options, out: TextIO) -> None:
+    model, launches = prepare_runtimes(options)
+    print(f"lambdacast local: {options.template}: {len(launches)} functions ready", file=out)
+    for name, launch in sorted(launches.items()):
+        print(f"  {name:<28} {launch.description}", file=out)
+    print(f"  (api {model.api.name}, stage {model.api.stage})", file=out, flush=True)
+
+
 def _generate_event(args: argparse.Namespace) -> dict[str, object]:
     stage = events.Stage(
         api_id="abcdef1234", stage=args.stage, domain_name="abcdef1234.execute-api.us-east-1.amazonaws.com"
@@ -245,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate-event":
             print(json.dumps(_generate_event(args), indent=2))
+            return 0
+        if args.prepare:
+            for template in _templates(args):
+                _prepare(_options(args, template), sys.stdout)
             return 0
         asyncio.run(_run_local(_options(args), sys.stdout))
     except LocalError as exc:

@@ -60,7 +60,9 @@ class HttpApi:
 def _function(uri: Any, owner: str, functions: set[str]) -> str:
     match = _FUNCTION_ARN.search(str(uri))
     if match is None or match.group(1) not in functions:
-        raise TemplateError(f"Resource {owner}: HTTP API integration {uri} is not a local Python function.")
+        raise TemplateError(
+            f"Resource {owner}: HTTP API integration {uri} is not a function lambdacast local can run."
+        )
     return match.group(1)
 
 

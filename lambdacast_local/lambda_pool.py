@@ -16,15 +16,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lambdacast_local.events import new_id
 from lambdacast_local.faults import LAMBDA, NO_FAULT, Decision, Faults
 from lambdacast_local.faults.invocations import injected_failure, timed_out
 from lambdacast_local.model import Function
+from lambdacast_local.runtimes import Launch, launch_here
+from lambdacast_local.runtimes.protocol import WorkerConfig
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _IPC_LIMIT = 64 * 1024 * 1024
 _INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 
@@ -122,7 +122,12 @@ class _Worker:
 
 
 class FunctionPool:
-    """The execution environments of one function."""
+    """The execution environments of one function.
+
+    ``launch`` says how its workers start (``runtimes.prepare``: the interpreter its ``Runtime`` names, its
+    packages); without one, a Python function runs on the emulator's own interpreter (``launch_here``).
+    ``faults`` may kill a worker mid-invocation (``--faults lambda:crash``, ``lambda:timeout``).
+    """
 
     def __init__(
         self,
@@ -130,12 +135,14 @@ class FunctionPool:
         env: dict[str, str],
         region: str,
         concurrency: int,
+        launch: Launch | None = None,
         *,
         faults: Faults | None = None,
     ) -> None:
-        self.function = function
+        self._launch = launch or launch_here(function)
+        self.function = self._launch.function
         self._faults = faults
-        self._env = env
+        self._env = {**env, **self._launch.env}
         self._region = region
         self._concurrency = max(1, concurrency)
         self._idle: list[_Worker] = []
@@ -152,26 +159,20 @@ class FunctionPool:
 
     def _config(self) -> str:
         fn = self.function
-        paths = [str(fn.code_dir)]
-        for layer in fn.layer_dirs:
-            paths += [str(layer / "python"), str(layer)] if (layer / "python").is_dir() else [str(layer)]
-        return json.dumps(
-            {
-                "handler": fn.handler,
-                "paths": paths,
-                "code_dir": str(fn.code_dir),
-                "function_name": fn.name,
-                "function_arn": f"arn:aws:lambda:{self._region}:123456789012:function:{fn.name}",
-                "memory_mb": fn.memory_mb,
-                "log_stream_name": f"local/[$LATEST]{new_id()}",
-            }
-        )
+        config: WorkerConfig = {
+            "handler": fn.handler,
+            "code_dir": str(fn.code_dir),
+            "function_name": fn.name,
+            "function_arn": f"arn:aws:lambda:{self._region}:123456789012:function:{fn.name}",
+            "memory_mb": fn.memory_mb,
+            "log_stream_name": f"local/[$LATEST]{new_id()}",
+            "hosts": {},
+        }
+        return json.dumps({**config, **self._launch.config})
 
     async def _spawn(self) -> tuple[_Worker, dict[str, Any] | None]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            str(WORKER_SCRIPT),
+            *self._launch.argv,
             self._config(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -195,6 +196,8 @@ class FunctionPool:
             if self._closed:  # checked after the wait for a slot: close() may have run meanwhile
                 error = {"errorType": "Runtime.Unavailable", "errorMessage": "the emulator is shutting down"}
                 return Invocation(self.function.name, request_id, "error", error=error, label=label)
+            while self._idle and self._idle[-1].process.returncode is not None:  # died while idle
+                await self._discard(self._idle[-1])
             cold = not self._idle
             init_ms = 0.0
             if self._idle:
@@ -253,7 +256,10 @@ class FunctionPool:
             )
         if fault.variant == "after-handler":  # every effect happened; the result is lost
             return await self._inject(worker, request_id, fault)
-        self._release(worker)
+        if reply.get("fatal"):  # the worker is exiting (Node.js: an uncaught exception)
+            await self._discard(worker)
+        else:
+            self._release(worker)
         if reply.get("ok"):
             return "ok", reply.get("result"), None
         return "error", None, reply
@@ -318,11 +324,13 @@ class LambdaService:
         envs: dict[str, dict[str, str]],
         region: str,
         concurrency: int,
+        launches: dict[str, Launch] | None = None,
         *,
         faults: Faults | None = None,
     ) -> None:
+        launches = launches or {}
         self._pools = {
-            name: FunctionPool(fn, envs[name], region, concurrency, faults=faults)
+            name: FunctionPool(fn, envs[name], region, concurrency, launches.get(name), faults=faults)
             for name, fn in functions.items()
         }
         self.observers: list[Observer] = []

@@ -18,7 +18,30 @@ from lambdacast_local.sqs_model import Queue, SqsEventSource, read_event_sources
 from lambdacast_local.template import LocalUris
 
 _FUNCTION_ARN = re.compile(r"arn:aws:lambda:[^:]+:\d+:function:([^:/]+)")
-_SUPPORTED_RUNTIME = re.compile(r"python3\.\d+")
+_PYTHON_RUNTIME = re.compile(r"python3\.\d+")
+_NODE_RUNTIME = re.compile(r"nodejs(\d+)\.x")
+_OLDEST_NODE = 18  # the first Lambda Node.js runtime that bundles the AWS SDK v3
+RUNNABLE = "python3.x and nodejs18.x or later"
+
+
+def runtime_family(runtime: str) -> str | None:
+    """``python``, ``node`` or ``None`` (a runtime the emulator cannot run) for a Lambda ``Runtime``."""
+    if _PYTHON_RUNTIME.fullmatch(runtime):
+        return "python"
+    node = _NODE_RUNTIME.fullmatch(runtime)
+    if node and int(node.group(1)) >= _OLDEST_NODE:
+        return "node"
+    return None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer of this template: its folder and how ``sam build`` would build it."""
+
+    logical_id: str
+    content_dir: Path
+    build_method: str | None = None
+    """``Metadata.BuildMethod`` (``python3.13``, ``nodejs20.x``, ``makefile``...); ``None``: used as it is."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +54,14 @@ class Function:
     handler: str
     runtime: str = "python3.13"
     environment: dict[str, str] = field(default_factory=dict)
-    layer_dirs: tuple[Path, ...] = ()
+    layers: tuple[Layer, ...] = ()
     timeout_s: float = 3.0
     memory_mb: int = 128
+
+    @property
+    def layer_dirs(self) -> tuple[Path, ...]:
+        """The layers' folders, in the template's order."""
+        return tuple(layer.content_dir for layer in self.layers)
 
 
 @dataclass(frozen=True)
@@ -97,27 +125,50 @@ class App:
     http_apis: list[HttpApi] = field(default_factory=list)
 
 
-def _functions(resolver: Resolver, uris: LocalUris) -> dict[str, Function]:
-    layers: dict[str, Path] = {}
+def _layers(resolver: Resolver, uris: LocalUris) -> dict[str, Layer]:
+    layers: dict[str, Layer] = {}
     for logical_id, props in resolver.properties_of("AWS::Lambda::LayerVersion").items():
         content = uris.resolve(props.get("Content"))
         if content is not None:
-            layers[str(resolver.physical_id(logical_id))] = content
+            source = uris.source(props.get("Content"))
+            layers[str(resolver.physical_id(logical_id))] = Layer(
+                source.logical_id or logical_id, content, source.build_method
+            )
+    return layers
+
+
+def _unrunnable(props: dict[str, Any], runtime: str, code_dir: Path | None) -> str | None:
+    """Why a function cannot run locally (a clause completing "function F ..."), or ``None``."""
+    if props.get("PackageType") == "Image":
+        return "which is a container image (PackageType: Image) lambdacast local cannot run"
+    if runtime_family(runtime) is None:
+        return f"whose runtime {runtime or '(none)'} lambdacast local cannot run (it runs {RUNNABLE})"
+    if code_dir is None:
+        return "which has no local CodeUri folder in this template"
+    return None
+
+
+def _functions(resolver: Resolver, uris: LocalUris) -> tuple[dict[str, Function], dict[str, str]]:
+    """The runnable functions, and why each other one cannot run (an error only if something needs it)."""
+    layers = _layers(resolver, uris)
     functions: dict[str, Function] = {}
+    refused: dict[str, str] = {}
     for logical_id, props in resolver.properties_of("AWS::Lambda::Function").items():
+        name = str(resolver.physical_id(logical_id))
         code_dir = uris.resolve(props.get("Code"))
         runtime = str(resolver.resolve_property(logical_id, "Runtime", props.get("Runtime", "")))
-        if code_dir is None or not _SUPPORTED_RUNTIME.fullmatch(runtime):
-            continue  # not runnable locally; an error only if a route needs it (see _function_for)
+        reason = _unrunnable(props, runtime, code_dir)
+        if reason is not None or code_dir is None:
+            refused[name] = reason or "which cannot run locally"
+            continue
         environment = resolver.resolve_property(logical_id, "Environment", props.get("Environment", {})) or {}
-        layer_dirs: list[Path] = []
+        function_layers: list[Layer] = []
         for arn in resolver.resolve_property(logical_id, "Layers", props.get("Layers", [])) or []:
             if arn not in layers:
                 raise TemplateError(
                     f"Resource {logical_id} uses layer {arn}, which is not a local layer of this template."
                 )
-            layer_dirs.append(layers[arn])
-        name = str(resolver.physical_id(logical_id))
+            function_layers.append(layers[arn])
         functions[name] = Function(
             logical_id=logical_id,
             name=name,
@@ -125,14 +176,14 @@ def _functions(resolver: Resolver, uris: LocalUris) -> dict[str, Function]:
             handler=str(resolver.resolve_property(logical_id, "Handler", props.get("Handler"))),
             runtime=runtime,
             environment={k: str(v) for k, v in (environment.get("Variables") or {}).items()},
-            layer_dirs=tuple(layer_dirs),
+            layers=tuple(function_layers),
             timeout_s=float(resolver.resolve_property(logical_id, "Timeout", props.get("Timeout", 3))),
             memory_mb=int(resolver.resolve_property(logical_id, "MemorySize", props.get("MemorySize", 128))),
         )
-    return functions
+    return functions, refused
 
 
-def _function_for(uri: Any, owner: str, functions: dict[str, Function]) -> str:
+def _function_for(uri: Any, owner: str, functions: dict[str, Function], refused: dict[str, str]) -> str:
     match = _FUNCTION_ARN.search(str(uri))
     if match is None:
         raise TemplateError(
@@ -140,10 +191,8 @@ def _function_for(uri: Any, owner: str, functions: dict[str, Function]) -> str:
         )
     name = match.group(1)
     if name not in functions:
-        raise TemplateError(
-            f"Resource {owner} targets function {name}, which is not a local Python function "
-            "with a CodeUri folder in this template."
-        )
+        reason = refused.get(name, "which is not a function of this template")
+        raise TemplateError(f"Resource {owner} targets function {name}, {reason}.")
     return name
 
 
@@ -178,7 +227,7 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
     Raises:
         TemplateError: Something the emulator cannot serve, named in one sentence.
     """
-    functions = _functions(resolver, uris)
+    functions, refused = _functions(resolver, uris)
     api_logical, api_props = _pick_api(resolver, api_logical_id)
     api_id = str(resolver.physical_id(api_logical))
     expression = str(
@@ -206,7 +255,7 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
         sources = resolver.resolve_property(lid, "IdentitySource", props.get("IdentitySource", [])) or []
         authorizer_id = str(resolver.physical_id(lid))
         authorizers[authorizer_id] = Authorizer(
-            lid, authorizer_id, _function_for(uri, lid, functions), tuple(sources)
+            lid, authorizer_id, _function_for(uri, lid, functions, refused), tuple(sources)
         )
 
     routes_by_id: dict[str, str] = {}
@@ -239,6 +288,7 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
             resolver.resolve_property(int_lid, "IntegrationUri", int_props.get("IntegrationUri")),
             int_lid,
             functions,
+            refused,
         )
         authorizer = None
         if props.get("AuthorizationType") == "CUSTOM":

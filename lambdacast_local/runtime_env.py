@@ -14,6 +14,29 @@ from lambdacast_local.model import Function
 
 FAKE_ACCESS_KEY = "ASIALAMBDACASTLOCAL0"  # not a secret: a fake key for local handlers
 FAKE_SECRET_KEY = "lambdacast-local-fake-secret-key"
+SERVED_SERVICES = ("dynamodb", "sqs", "ssm", "secretsmanager")
+"""The AWS services the embedded AWS stands for, whose public hostnames workers reach locally."""
+
+
+def service_host(service: str, region: str) -> str:
+    """A service's public hostname in ``region`` (``dynamodb.us-east-1.amazonaws.com``)."""
+    return f"{service}.{region}.amazonaws.com"
+
+
+def redirected_hosts(
+    region: str, execute_api_host: str, api_port: int, service_ports: Mapping[str, int]
+) -> dict[str, int]:
+    """The ``host:port`` pairs workers connect to local TLS listeners instead (see ``runtimes/protocol.py``).
+
+    Args:
+        region: The region the emulator pretends to be.
+        execute_api_host: This API's ``<apiId>.execute-api.<region>.amazonaws.com``.
+        api_port: The TLS listener serving ``@connections``.
+        service_ports: The TLS front of each served service (``aws_endpoints.py``), by service name.
+    """
+    hosts = {f"{execute_api_host}:443": api_port}
+    hosts.update({f"{service_host(name, region)}:443": port for name, port in service_ports.items()})
+    return hosts
 
 
 @dataclass(frozen=True)
@@ -77,5 +100,7 @@ def runtime_environment(function: Function, region: str, endpoints: Endpoints) -
     )
     if endpoints.ca_bundle:
         env["AWS_CA_BUNDLE"] = endpoints.ca_bundle
+        if function.runtime.startswith("nodejs"):
+            env["NODE_EXTRA_CA_CERTS"] = endpoints.ca_bundle  # Node's own trust store, read at start
     env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon locally
     return env

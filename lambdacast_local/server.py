@@ -13,11 +13,13 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from watchfiles import awatch
 
 from lambdacast_local.aws import EmbeddedAws
+from lambdacast_local.aws_endpoints import ServiceFront
 from lambdacast_local.devtokens import DevTokenMinter
 from lambdacast_local.events import Stage
 from lambdacast_local.faults import DYNAMODB, Faults, FaultSpec, parse_spec
@@ -27,7 +29,17 @@ from lambdacast_local.intrinsics import Resolver
 from lambdacast_local.lambda_pool import LambdaService, Observer
 from lambdacast_local.management import ManagementApi
 from lambdacast_local.model import App, build_app
-from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, Endpoints, runtime_environment
+from lambdacast_local.runtime_env import (
+    FAKE_ACCESS_KEY,
+    FAKE_SECRET_KEY,
+    SERVED_SERVICES,
+    Endpoints,
+    redirected_hosts,
+    runtime_environment,
+    service_host,
+)
+from lambdacast_local.runtimes import Installer, Launch, prepare
+from lambdacast_local.runtimes.cache import Log, stderr_log
 from lambdacast_local.sqs import SqsPollers
 from lambdacast_local.template import load_yaml, transform
 from lambdacast_local.tls import LocalTls, make_local_tls
@@ -71,6 +83,40 @@ class Options:
     """Serve the local-only token minter, its secret stored as this SSM parameter (``--dev-tokens``)."""
     integration_timeout_s: float = 29.0
     """API Gateway's integration timeout (a test may shorten it)."""
+    install: bool = True
+    """Install missing runtime environments at start (pip, npm); ``False``: fail naming ``--prepare``."""
+    build_artifacts: bool = True
+    """Run fresh ``sam build`` artifacts (``.aws-sam/build``) that can run here (never with ``reload``)."""
+    log: Log = stderr_log
+    """Where runtime progress lines and warnings go."""
+
+    def installer(self) -> Installer:
+        """What the emulator may install, and the command its errors name."""
+        hint = f"lambdacast local --prepare --template {self.template}"
+        return Installer(install=self.install, log=self.log, prepare_hint=hint)
+
+
+def prepare_runtimes(options: Options, hosts: dict[str, int] | None = None) -> tuple[App, dict[str, Launch]]:
+    """Load the template and prepare every function's runtime (``lambdacast local --prepare``)."""
+    ssm = dict(options.ssm_parameters)
+    if options.dev_token_parameter:  # its value is random at run time; any value resolves the template
+        ssm.setdefault(options.dev_token_parameter, "prepare")
+    model = load_app(
+        options.template,
+        options.parameter_overrides,
+        options.api,
+        options.region,
+        ssm=ssm,
+        secrets=options.secrets,
+    )
+    launches = prepare(
+        model.functions,
+        options.template.resolve().parent,
+        options.installer(),
+        hosts=hosts,
+        use_artifacts=options.build_artifacts and not options.reload,
+    )
+    return model, launches
 
 
 def load_app(
@@ -124,6 +170,7 @@ class Emulator:
         """The fault plan and its counts (``--faults``); ``configure`` replaces it while running."""
         self._aws = EmbeddedAws(options.dynamodb_endpoint, options.region, self.faults)
         self._tls: LocalTls | None = None
+        self._fronts: list[ServiceFront] = []
         self._runners: list[web.AppRunner] = []
         self._reload_task: asyncio.Task[None] | None = None
         self._pollers: SqsPollers | None = None
@@ -199,21 +246,7 @@ class Emulator:
             await asyncio.to_thread(self._aws.create_tables, model.tables)
             await asyncio.to_thread(self._aws.create_queues, model.queues)
             await asyncio.to_thread(self._aws.seed, ssm, opts.secrets)
-            self._tls = make_local_tls()
-            local_host = f"127.0.0.1:{self.tls_port}"
-            endpoints = Endpoints(
-                aws=endpoint,
-                dynamodb=self._aws.handler_dynamodb_endpoint,
-                ca_bundle=str(self._tls.ca_bundle),
-                host_aliases={model.api.execute_api_host(model.region): local_host},
-            )
-            envs = {
-                name: runtime_environment(fn, model.region, endpoints) for name, fn in model.functions.items()
-            }
-            self.lambdas = LambdaService(
-                model.functions, envs, model.region, opts.concurrency, faults=self.faults
-            )
-            self.lambdas.observers.extend(self._observers)
+            lambdas, local_host = await self._start_lambdas(model, endpoint)
             stage = Stage(
                 api_id=model.api.api_id, stage=model.api.stage, domain_name=local_host, region=model.region
             )
@@ -223,7 +256,7 @@ class Emulator:
                 iam_auth=opts.iam_auth,
                 integration_timeout_s=opts.integration_timeout_s,
             )
-            self.gateway = Gateway(model.api, self.lambdas, stage, settings)
+            self.gateway = Gateway(model.api, lambdas, stage, settings)
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)
             ManagementApi(self.gateway, self.faults).add_routes(app)
@@ -235,11 +268,12 @@ class Emulator:
             await runner.setup()
             self._runners.append(runner)
             await web.SockSite(runner, main_sock).start()
+            assert self._tls is not None
             await web.SockSite(runner, tls_sock, ssl_context=self._tls.context).start()
             if model.http_apis:
                 await self._start_http(model)
             if model.event_sources:
-                self._pollers = SqsPollers(self._aws.client("sqs"), self.lambdas, model.region)
+                self._pollers = SqsPollers(self._aws.client("sqs"), lambdas, model.region)
                 self._pollers.start(model.event_sources, model.queues)
             if opts.web_dir is not None:
                 await self._start_web(opts.web_dir)
@@ -252,6 +286,59 @@ class Emulator:
     async def _fault_counts(self, _: web.Request) -> web.Response:
         """``GET /_lambdacast/faults``: the spec, the seed and the counts so far (local only)."""
         return web.json_response(self.faults.as_json(), headers={"Cache-Control": "no-store"})
+
+    async def _start_lambdas(self, model: App, aws_endpoint: str) -> tuple[LambdaService, str]:
+        """Prepare each function's runtime and pool; return the pools and the TLS listener's ``host:port``."""
+        opts = self.options
+        api_host = model.api.execute_api_host(model.region)
+        services = {name: service_host(name, model.region) for name in SERVED_SERVICES}
+        self._tls = make_local_tls(("127.0.0.1", "localhost", api_host, *services.values()))
+        service_ports = await self._start_fronts(aws_endpoint, self._tls)
+        hosts = redirected_hosts(model.region, api_host, self.tls_port, service_ports)
+        launches = await asyncio.to_thread(
+            prepare,
+            model.functions,
+            opts.template.resolve().parent,
+            opts.installer(),
+            hosts=hosts,
+            use_artifacts=opts.build_artifacts and not opts.reload,
+        )
+        local_host = f"127.0.0.1:{self.tls_port}"
+        endpoints = Endpoints(
+            aws=aws_endpoint,
+            dynamodb=self._aws.handler_dynamodb_endpoint,
+            ca_bundle=str(self._tls.ca_bundle),
+            host_aliases={api_host: local_host},
+        )
+        envs = {
+            name: runtime_environment(launch.function, model.region, endpoints)
+            for name, launch in launches.items()
+        }
+        self.lambdas = LambdaService(
+            model.functions, envs, model.region, opts.concurrency, launches, faults=self.faults
+        )
+        self.lambdas.observers.extend(self._observers)
+        return self.lambdas, local_host
+
+    async def _start_fronts(self, moto_endpoint: str, tls: LocalTls) -> dict[str, int]:
+        """Serve each AWS service hostname over TLS locally: the embedded AWS, or ``--dynamodb-endpoint``."""
+        moto = urlsplit(moto_endpoint)
+        upstreams = {name: (moto.hostname or "127.0.0.1", moto.port or 80) for name in SERVED_SERVICES}
+        if self.options.dynamodb_endpoint:
+            external = urlsplit(self.options.dynamodb_endpoint)
+            if external.scheme == "http" and external.hostname:
+                upstreams["dynamodb"] = (external.hostname, external.port or 80)
+            else:  # an https:// DynamoDB has its own certificate; its real hostname stays unredirected
+                del upstreams["dynamodb"]
+        else:  # handlers' DynamoDB calls pass the fault layer (--faults), by hostname too
+            faulty = urlsplit(self._aws.handler_dynamodb_endpoint)
+            upstreams["dynamodb"] = (faulty.hostname or "127.0.0.1", faulty.port or 80)
+        ports: dict[tuple[str, int], int] = {}
+        for upstream in set(upstreams.values()):
+            front = ServiceFront(*upstream, tls.context)
+            self._fronts.append(front)
+            ports[upstream] = await front.start()
+        return {name: ports[upstream] for name, upstream in upstreams.items()}
 
     async def _start_http(self, model: App) -> None:
         assert self.lambdas is not None
@@ -309,6 +396,9 @@ class Emulator:
         self._runners.clear()
         if self.lambdas is not None:
             await self.lambdas.close()
+        for front in self._fronts:
+            await front.stop()
+        self._fronts.clear()
         await asyncio.to_thread(self._aws.stop)
         if self._tls is not None:
             self._tls.cleanup()

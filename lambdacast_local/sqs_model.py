@@ -79,7 +79,9 @@ def read_event_sources(resolver: Resolver, functions: set[str], queues: list[Que
             ":", 1
         )[-1]
         if function not in functions:
-            raise TemplateError(f"Resource {lid}: function {function} is not a local Python function.")
+            raise TemplateError(
+                f"Resource {lid}: function {function} is not a function lambdacast local can run."
+            )
         if not enabled:
             continue
         response_types = (

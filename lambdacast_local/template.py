@@ -75,28 +75,51 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return document
 
 
+@dataclass(frozen=True)
+class LocalSource:
+    """Who declared a local folder: the resource's logical id before the transform, and its ``BuildMethod``.
+
+    The SAM transform renames layers (``SharedLayer`` -> ``SharedLayer8b80ae2827``) and drops ``Metadata``,
+    yet ``sam build`` names its artifact folders after the original id and builds a layer only when its
+    ``Metadata`` has a ``BuildMethod``; both are remembered here before the transform.
+    """
+
+    logical_id: str | None
+    build_method: str | None = None
+
+
 @dataclass
 class LocalUris:
     """Placeholder S3 keys mapped back to the local folders they stand for."""
 
     base_dir: Path
     by_key: dict[str, Path] = field(default_factory=dict)
+    sources: dict[str, LocalSource] = field(default_factory=dict)
 
-    def placeholder(self, local: str) -> dict[str, str]:
-        """Return the placeholder S3 location for a local folder (remembering it)."""
+    def placeholder(self, local: str, source: LocalSource | None = None) -> dict[str, str]:
+        """Return the placeholder S3 location for a local folder (remembering it and who declared it)."""
         key = f"path-{len(self.by_key)}"
         self.by_key[key] = (self.base_dir / local).resolve()
+        self.sources[key] = source or LocalSource(None)
         return {"Bucket": PLACEHOLDER_BUCKET, "Key": key}
+
+    def _key(self, location: Any) -> str | None:
+        if not isinstance(location, dict):
+            return None
+        key = location.get("S3Key")
+        if location.get("S3Bucket") == PLACEHOLDER_BUCKET and isinstance(key, str):
+            return key
+        return None
 
     def resolve(self, location: Any) -> Path | None:
         """Return the local folder behind a transformed ``Code`` / ``Content`` property, if it is ours."""
-        if not isinstance(location, dict):
-            return None
-        bucket = location.get("S3Bucket")
-        key = location.get("S3Key")
-        if bucket == PLACEHOLDER_BUCKET and isinstance(key, str):
-            return self.by_key.get(key)
-        return None
+        key = self._key(location)
+        return self.by_key.get(key) if key is not None else None
+
+    def source(self, location: Any) -> LocalSource:
+        """Return who declared the local folder behind a transformed ``Code`` / ``Content`` property."""
+        key = self._key(location)
+        return self.sources.get(key, LocalSource(None)) if key is not None else LocalSource(None)
 
 
 def _swap_local_uris(template: dict[str, Any], uris: LocalUris) -> None:
@@ -112,7 +135,10 @@ def _swap_local_uris(template: dict[str, Any], uris: LocalUris) -> None:
             continue
         value = properties.get(key)
         if isinstance(value, str) and not value.startswith("s3://"):
-            properties[key] = uris.placeholder(value)
+            metadata = resource.get("Metadata")
+            build_method = metadata.get("BuildMethod") if isinstance(metadata, dict) else None
+            source = LocalSource(str(logical_id), str(build_method) if build_method else None)
+            properties[key] = uris.placeholder(value, source)
         elif key == "CodeUri" and value is None and "InlineCode" in properties:
             raise TemplateError(f"Resource {logical_id}: InlineCode is not supported; use a CodeUri folder.")
 

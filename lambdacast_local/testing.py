@@ -51,6 +51,9 @@ class RunningEmulator:
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdacast-local", daemon=True)
         for port in ("port", "http_port", "web_port"):  # free ports only: tests may run side by side
             options.setdefault(port, 0)
+        # Tests never reach the network: what a template needs is installed beforehand by
+        # `lambdacast local --prepare`, and a missing environment fails naming that command.
+        options.setdefault("install", False)
         self.emulator = Emulator(Options(template=template, **options), observers=[self._record])
 
     def _record(self, invocation: Any) -> None:

@@ -1,8 +1,9 @@
-"""One Lambda execution environment: a child process that imports a handler once and serves invocations.
+"""One Lambda execution environment for Python: imports a handler once, then serves invocations.
 
-Run as ``python -I worker.py '<json config>'`` (stdlib only, so nothing of the emulator leaks into the
-handler's ``sys.path``). The parent talks newline-delimited JSON over the process's original stdin and
-stdout; the handler's own ``print`` output goes to stderr, so it can never corrupt that channel.
+Run as ``python -I -S worker.py '<json config>'`` by the interpreter the function's ``Runtime`` names (3.9
+or later), so this file uses the standard library only and no syntax newer than 3.9. It speaks the worker
+protocol of ``protocol.py`` over the process's original stdin and stdout; the handler's own ``print``
+output goes to stderr, so it can never corrupt that channel.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -45,8 +47,36 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
+def redirect_hosts(hosts: dict[str, int]) -> None:
+    """Send connections to the AWS hostnames the emulator serves to its local listeners; others untouched.
+
+    Every Python network client resolves through ``socket.getaddrinfo``, whose answer carries the port too:
+    answering ``127.0.0.1:<listener>`` for exactly those ``host:port`` pairs moves the TCP connection while
+    TLS still sends and verifies the real hostname (the emulator's certificate covers it). No proxy, no
+    /etc/hosts, nothing the handler can see but the connection's peer.
+    """
+    if not hosts:
+        return
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(  # noqa: PLR0917 - socket.getaddrinfo's own signature
+        host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> Any:
+        if host:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            target = hosts.get(f"{name.lower()}:{port}")
+            if target is not None:
+                return resolve("127.0.0.1", target, socket.AF_INET, type, proto, flags)
+        return resolve(host, port, family, type, proto, flags)
+
+    socket.getaddrinfo = getaddrinfo
+
+
 def _load_handler(config: dict[str, Any]) -> Any:
-    sys.path[:0] = config["paths"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    # Only the configured folders, then the standard library: never this folder (Python < 3.11 adds the
+    # script's folder even under -I, and the emulator's modules must not be importable by handlers).
+    sys.path[:] = [*config["paths"], *(path for path in sys.path if path and path != here)]
     module_name, _, attribute = config["handler"].rpartition(".")
     module = importlib.import_module(module_name.replace("/", "."))
     return getattr(module, attribute)
@@ -68,6 +98,7 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     os.chdir(config["code_dir"])
+    redirect_hosts(config.get("hosts") or {})
 
     started = time.perf_counter()
     try:
