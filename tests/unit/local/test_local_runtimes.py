@@ -510,10 +510,14 @@ def test_the_python_worker_resolves_exactly_the_mapped_hosts_to_the_emulator(mon
 def test_the_node_worker_ships_with_the_package():
     # GIVEN the packaging configuration
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    # THEN every package folder of the emulator is listed, and the Node.js worker is package data
+    # THEN every package folder of the emulator and of the layer is listed (a wheel would leave out
+    # any other), and the Node.js worker is package data
     folders = {
         ".".join(path.parent.relative_to(ROOT).parts)
         for path in (ROOT / "lambdacast_local").rglob("__init__.py")
+    } | {
+        ".".join(path.parent.relative_to(ROOT / "shared").parts)
+        for path in (ROOT / "shared" / "lambdacast").rglob("__init__.py")
     }
     assert folders <= set(config["packages"])
     shipped = config["package-data"]["lambdacast_local.runtimes"]
