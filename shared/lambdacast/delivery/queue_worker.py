@@ -381,7 +381,9 @@ def on_fanout_event(
             },
         )
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # Every record failing is reported like any partial failure, not raised: an invocation error
+    # would return the same records to SQS and count as a function error besides.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     try:
         return dict(
             process_partial_response(

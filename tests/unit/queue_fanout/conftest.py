@@ -30,6 +30,7 @@ from lambdacast_local.template import load_yaml
 
 TABLE = core.TABLE
 _aws_env = core._aws_env  # autouse: region, fake credentials, TABLE_NAME
+log_lines = core.log_lines  # the JSON lines the Powertools logger writes during a test
 
 
 @pytest.fixture
@@ -86,18 +87,6 @@ def queue_url(sqs: Any, dead_letter_url: str) -> str:
 @pytest.fixture
 def sender(sqs: Any, queue_url: str) -> QueueSender:
     return QueueSender(sqs, queue_url)
-
-
-def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    """Every message on the queue (received and deleted)."""
-    found: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            found.append(message)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 # -- the function's world: virtual clock, management API, engine, runtime, event source -------------

@@ -47,6 +47,18 @@ ENDPOINT = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"
 FRAME = json.dumps({"type": "message", "channel": "big", "seq": 3, "data": {"n": 1}})
 
 
+def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message on the queue (received and deleted)."""
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            found.append(message)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 class Clock:
     """A monotonic clock that moves only when told (``advance``, or a backoff ``sleep``)."""
 

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import drain
 from lambdacast.channels import ChannelStore
 from lambdacast.delivery.queue import FanoutBatch, QueueSender
 from lambdacast.delivery.queue_worker import (
@@ -20,7 +19,7 @@ from lambdacast.delivery.queue_worker import (
     handle_batch,
 )
 from lambdacast.departures import Departures
-from queue_fanout_support import ROOT, Clock, Engines, ManagementApi, SqsClock, batch_of, core
+from queue_fanout_support import ROOT, Clock, Engines, ManagementApi, SqsClock, batch_of, core, drain
 
 from lambdacast_local.template import load_yaml, transform
 
