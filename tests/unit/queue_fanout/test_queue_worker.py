@@ -15,6 +15,7 @@ from lambdacast.delivery.queue import FanoutBatch, QueueSender
 from lambdacast.delivery.queue_worker import (
     MAX_ATTEMPTS,
     DoneMarkers,
+    RequeueBackoff,
     RequeueFailed,
     handle_batch,
 )
@@ -265,6 +266,39 @@ def test_a_failed_cleanup_of_one_gone_recipient_does_not_stop_the_others_or_the_
     assert sorted(report.gone) == ["B", "C", "D"]
     assert [cid for page in store.subscriber_pages("big") for cid in page] == ["A", "C"]
     assert markers.is_done(batch)
+
+
+def test_a_done_marker_that_cannot_be_written_is_logged_and_the_record_still_counts_as_handled(
+    engine: Any,
+    api: ManagementApi,
+    store: ChannelStore,
+    sender: QueueSender,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a table that refuses the marker's write
+    class Throttled(DoneMarkers):
+        def mark_done(self, batch: FanoutBatch) -> None:
+            raise ConnectionError("ProvisionedThroughputExceeded")
+
+    # WHEN a batch is handled
+    report = handle_batch(batch_of(["A"]), engine=engine, markers=Throttled(store), sender=sender)
+    # THEN it returns normally (reporting it failed would make SQS deliver it again and, with no
+    # marker, post it again), with the post made once and the failure logged
+    assert (report.delivered, api.attempts["A"]) == (1, 1)
+    assert any("could not mark batch" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 1.0])
+def test_the_re_enqueue_delay_doubles_per_attempt_within_its_upper_half_and_stays_within_sqs_limit(
+    jitter: float,
+) -> None:
+    # GIVEN the default backoff WHEN the delays of attempts 1 to 10 are drawn
+    delays = [RequeueBackoff().delay(attempt, jitter) for attempt in range(1, 11)]
+    ceilings = [min(900, 20 * 2 ** (attempt - 1)) for attempt in range(1, 11)]
+    # THEN each lies between half its ceiling and the ceiling, and none passes SQS's 900 s
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert max(delays) <= 900
+    assert ceilings[:4] == [20, 40, 80, 160]
 
 
 def test_the_template_gives_the_queue_a_dead_letter_queue_and_a_safe_visibility_timeout() -> None:
