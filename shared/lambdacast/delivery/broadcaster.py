@@ -116,7 +116,8 @@ class DirectBroadcaster:
         endpoint: The management API base URL.
         concurrency: Posts in flight at most.
         on_gone: Removes a gone connection's rows.
-        post: Keyword arguments for the transport (``exchange``, ``region``, ``credentials``...).
+        post: Keyword arguments for the transport (``exchange``, ``region``, ``credentials``...);
+            its ``monotonic`` clock, if given, is also the one this engine reads deadlines against.
     """
 
     def __init__(
@@ -129,6 +130,7 @@ class DirectBroadcaster:
         self.concurrency = concurrency
         self.on_gone = on_gone
         self._post = post
+        self._monotonic: Callable[[], float] = post.get("monotonic", time.monotonic)
         self._cleaner: ThreadPoolExecutor | None = None
 
     def broadcast(
@@ -149,7 +151,7 @@ class DirectBroadcaster:
         seen = set(skip)
         post = self._post if deadline is None else {**self._post, "deadline": deadline}
         for page in pages:
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and self._monotonic() >= deadline:
                 log.warning("fan-out deadline reached; the remaining subscriber pages are not read")
                 break
             fresh = [cid for cid in dict.fromkeys(page) if cid not in seen]
@@ -228,7 +230,7 @@ class DirectBroadcaster:
         if self._cleaner is None:
             self._cleaner = ThreadPoolExecutor(max_workers=CLEANUP_WORKERS, thread_name_prefix="gone-cleanup")
         futures = [self._cleaner.submit(self._clean_one, connection_id) for connection_id in gone]
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        left = None if deadline is None else max(0.0, deadline - self._monotonic())
         _, pending = wait(futures, timeout=left)
         if pending:
             dropped = sum(1 for future in pending if future.cancel())

@@ -36,6 +36,8 @@ DEFAULT_BATCH_RECIPIENTS: Final = 500
 #: SendMessageBatch takes at most 10 entries and 262,144 bytes in all (and per message).
 SQS_MAX_ENTRIES: Final = 10
 SQS_MAX_BYTES: Final = 262_144
+#: The longest ``DelaySeconds`` SQS accepts (15 minutes).
+SQS_MAX_DELAY_S: Final = 900
 #: Room left in a message for the header's fixed fields.
 _HEADER_ROOM: Final = 2048
 _SEND_ROUNDS: Final = 3
@@ -120,6 +122,14 @@ class FanoutBatch:
             self, recipients=tuple(recipients), attempt=attempt, batch_id=f"{self.batch_id}.r{attempt}"
         )
 
+    def untried(self, recipients: Sequence[str]) -> FanoutBatch:
+        """The batch of ``recipients`` no request was sent to: the same attempt, under a derived id.
+
+        Each such batch is cut from a batch that posted at least one page, so the chain of
+        ``.u`` ids ends within a few hops.
+        """
+        return replace(self, recipients=tuple(recipients), batch_id=f"{self.batch_id}.u")
+
 
 def frame_identity(frame: str) -> tuple[str, int]:
     """The channel and seq a frame names (``("", 0)`` when it names none)."""
@@ -202,21 +212,42 @@ class QueueSender:
             self._client = boto3.client("sqs")
         return self._client
 
-    def send(self, batches: Sequence[FanoutBatch]) -> list[FanoutBatch]:
-        """Enqueue ``batches``, retrying entries SQS reports as failed a bounded number of times.
+    def send(self, batches: Sequence[FanoutBatch], *, delay_seconds: int = 0) -> list[FanoutBatch]:
+        """Enqueue ``batches``, each hidden from consumers for ``delay_seconds``; see :meth:`send_delayed`."""
+        return self.send_delayed([(batch, delay_seconds) for batch in batches])
+
+    def send_delayed(self, items: Sequence[tuple[FanoutBatch, int]]) -> list[FanoutBatch]:
+        """Enqueue each batch with its own ``DelaySeconds``, retrying entries SQS reports as failed.
+
+        Entries go out in as few ``SendMessageBatch`` calls as the limits allow; entries SQS
+        reports failed (or a call that raised) are sent again, a bounded number of rounds.
+
+        Args:
+            items: ``(batch, delay_seconds)`` pairs; a delay is 0 to :data:`SQS_MAX_DELAY_S`.
 
         Returns:
-            The batches that could not be enqueued (empty when all were). Never raises.
+            The batches that could not be enqueued (empty when all were). Never raises for SQS's sake.
+
+        Raises:
+            ValueError: A delay outside 0 to :data:`SQS_MAX_DELAY_S` (nothing was sent).
         """
-        pending = list(batches)
+        for _, delay in items:
+            if type(delay) is not int or not 0 <= delay <= SQS_MAX_DELAY_S:
+                raise ValueError(f"DelaySeconds must be an integer from 0 to {SQS_MAX_DELAY_S}: {delay!r}")
+        pending = list(items)
         for _ in range(_SEND_ROUNDS):
             if not pending:
                 break
-            pending = [b for group in _groups(pending) for b in self._send_group(group)]
-        return pending
+            pending = [item for group in _groups(pending) for item in self._send_group(group)]
+        return [batch for batch, _ in pending]
 
-    def _send_group(self, group: list[FanoutBatch]) -> list[FanoutBatch]:
-        entries = [{"Id": str(i), "MessageBody": b.to_body()} for i, b in enumerate(group)]
+    def _send_group(self, group: list[tuple[FanoutBatch, int]]) -> list[tuple[FanoutBatch, int]]:
+        entries: list[dict[str, Any]] = []
+        for i, (batch, delay) in enumerate(group):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": batch.to_body()}
+            if delay:
+                entry["DelaySeconds"] = delay
+            entries.append(entry)
         try:
             reply = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
         except Exception as exc:
@@ -228,16 +259,16 @@ class QueueSender:
         return [group[int(entry["Id"])] for entry in failed]
 
 
-def _groups(batches: Sequence[FanoutBatch]) -> Iterator[list[FanoutBatch]]:
+def _groups(items: Sequence[tuple[FanoutBatch, int]]) -> Iterator[list[tuple[FanoutBatch, int]]]:
     """Groups of at most 10 batches and 256 KiB of bodies: one SendMessageBatch call each."""
-    group: list[FanoutBatch] = []
+    group: list[tuple[FanoutBatch, int]] = []
     size = 0
-    for batch in batches:
-        body = len(batch.to_body().encode())
+    for item in items:
+        body = len(item[0].to_body().encode())
         if group and (len(group) >= SQS_MAX_ENTRIES or size + body > SQS_MAX_BYTES):
             yield group
             group, size = [], 0
-        group.append(batch)
+        group.append(item)
         size += body
     if group:
         yield group

@@ -1,40 +1,36 @@
-"""Fixtures for the queue fan-out tests: moto DynamoDB (the template's table) and SQS, fakes for posting."""
+"""Fixtures for the queue fan-out tests: moto DynamoDB and SQS as the template defines them, the deployed
+engine over the in-memory management API, and a virtual clock (queue_fanout_support.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from lambdacast.channels import ChannelStore
+from lambdacast.config import Settings
 from lambdacast.delivery.queue import QueueSender
+from lambdacast.delivery.queue_worker import on_fanout_event
+from lambdacast.handlers import Runtime
 from moto import mock_aws
+from queue_fanout_support import (
+    ENDPOINT,
+    ROOT,
+    Clock,
+    Engines,
+    EventSource,
+    ManagementApi,
+    SqsClock,
+    core,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
+from lambdacast_local.template import load_yaml
 
-
-def _core_support() -> Any:
-    """tests/unit/core/core_support.py (the template's table definition, the recording transport)."""
-    module = sys.modules.get("core_support")
-    if module is None:
-        spec = importlib.util.spec_from_file_location(
-            "core_support", ROOT / "tests/unit/core/core_support.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["core_support"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-core = _core_support()
 TABLE = core.TABLE
 _aws_env = core._aws_env  # autouse: region, fake credentials, TABLE_NAME
+log_lines = core.log_lines  # the JSON lines the Powertools logger writes during a test
 
 
 @pytest.fixture
@@ -66,9 +62,26 @@ def sqs(aws: None) -> Any:
     return boto3.client("sqs", region_name="eu-west-1")
 
 
+def template_queue() -> dict[str, Any]:
+    """FanoutQueue's properties in template.yaml."""
+    return dict(load_yaml(ROOT / "template.yaml")["Resources"]["FanoutQueue"]["Properties"])
+
+
 @pytest.fixture
-def queue_url(sqs: Any) -> str:
-    return str(sqs.create_queue(QueueName="FanoutQueue")["QueueUrl"])
+def dead_letter_url(sqs: Any) -> str:
+    return str(sqs.create_queue(QueueName="FanoutDeadLetterQueue")["QueueUrl"])
+
+
+@pytest.fixture
+def queue_url(sqs: Any, dead_letter_url: str) -> str:
+    """FanoutQueue with the template's visibility timeout and redrive policy (maxReceiveCount) to the DLQ."""
+    props = template_queue()
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"]}
+    attributes = {"VisibilityTimeout": str(props["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)}
+    return str(sqs.create_queue(QueueName="FanoutQueue", Attributes=attributes)["QueueUrl"])
 
 
 @pytest.fixture
@@ -76,13 +89,57 @@ def sender(sqs: Any, queue_url: str) -> QueueSender:
     return QueueSender(sqs, queue_url)
 
 
-def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    """Every message on the queue (received and deleted)."""
-    found: list[dict[str, Any]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return found
-        for message in messages:
-            found.append(message)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+# -- the function's world: virtual clock, management API, engine, runtime, event source -------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def api(clock: Clock) -> ManagementApi:
+    return ManagementApi(clock)
+
+
+@pytest.fixture
+def runtime(
+    store: ChannelStore, sqs: Any, queue_url: str, api: ManagementApi, monkeypatch: pytest.MonkeyPatch
+) -> Runtime:
+    """FanoutFunction's runtime: its own endpoint set as the template sets it, moto, the clocked API."""
+    settings = Settings(
+        table_name=TABLE, management_endpoint=ENDPOINT, fanout_queue_url=queue_url, fanout_concurrency=4
+    )
+    rt = Runtime(settings, store=store, exchange=api.exchange, sqs=sqs)
+    monkeypatch.setattr("lambdacast.handlers.get_runtime", lambda: rt)
+    return rt
+
+
+@pytest.fixture
+def engines(api: ManagementApi, runtime: Runtime) -> Iterator[Engines]:
+    """The deployed engine over the clocked API; gone connections leave through the runtime's Departures."""
+    built = Engines(api, runtime.departures.remove, concurrency=runtime.settings.fanout_concurrency)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def source(sqs: Any, queue_url: str, clock: Clock, engines: Engines) -> EventSource:
+    """The SQS event source invoking FanoutFunction's logic on the virtual clock (full-jitter delays: 1.0)."""
+
+    def function(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return on_fanout_event(event, context, clock=clock, engine=engines, jitter=lambda: 1.0)
+
+    batch_size = int(_event_source()["BatchSize"])
+    return EventSource(sqs, queue_url, function, batch_size=batch_size)
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> SqsClock:
+    return SqsClock(monkeypatch)
+
+
+def _event_source() -> dict[str, Any]:
+    """FanoutFunction's SQS event source in template.yaml."""
+    function = load_yaml(ROOT / "template.yaml")["Resources"]["FanoutFunction"]["Properties"]
+    return dict(function["Events"]["Batches"]["Properties"])

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from conftest import core, drain
 from lambdacast.delivery.broadcaster import DirectBroadcaster
 from lambdacast.delivery.queue import (
     SQS_MAX_BYTES,
@@ -16,6 +15,7 @@ from lambdacast.delivery.queue import (
     QueueSender,
     make_batches,
 )
+from queue_fanout_support import core, drain
 
 ENDPOINT = "https://k3xq9w2m7d.execute-api.eu-west-1.amazonaws.com/dev"
 FRAME = json.dumps({"type": "message", "channel": "big", "seq": 7, "data": 'caf\u00e9 "quoted"\n'})
