@@ -129,7 +129,7 @@ def subscribe(request: Subscribe, ctx: Context) -> str:
     caller = ctx.caller
     new = True
     if channel_kind(request.channel) is ChannelKind.PRESENCE and identity.user_id is not None:
-        change = PresenceStore(ctx.store).subscribe(
+        change = _presence(ctx).subscribe(
             caller.connection_id,
             request.channel,
             Member(user_id=identity.user_id, info=identity.info),
@@ -185,9 +185,22 @@ def _undo_subscription(request: Subscribe, ctx: Context) -> None:
         obs.logger.exception("could not undo a subscription after a failure; its rows expire by TTL")
 
 
+def _presence(ctx: Context) -> PresenceStore:
+    """The presence store; changes made on the way (members evicted to make room) are queued."""
+    return PresenceStore(
+        ctx.store, on_change=None if ctx.departures is None else ctx.departures.defer, clock=ctx.clock
+    )
+
+
 def _announce_join(change: Change, ctx: Context) -> None:
+    # Changes queued meanwhile first: members evicted to make room have lower versions.
+    _announce([], ctx)
     frame = member_frame(
-        change.kind, channel=change.channel, user_id=change.member.user_id, info=change.member.info
+        change.kind,
+        channel=change.channel,
+        user_id=change.member.user_id,
+        info=change.member.info,
+        v=change.v,
     )
     try:
         pages = ctx.store.subscriber_pages(change.channel)
@@ -229,7 +242,7 @@ def unsubscribe(request: Unsubscribe, ctx: Context) -> str:
     _limit_action("unsubscribe", ctx, request.id)
     user_id = _identity(ctx).user_id
     if channel_kind(request.channel) is ChannelKind.PRESENCE and user_id is not None:
-        change = PresenceStore(ctx.store).unsubscribe(ctx.caller.connection_id, request.channel, user_id)
+        change = _presence(ctx).unsubscribe(ctx.caller.connection_id, request.channel, user_id)
         _announce([change] if change is not None else [], ctx)
     else:
         ctx.store.unsubscribe(ctx.caller.connection_id, request.channel)
@@ -313,7 +326,11 @@ def _subscribed(request: Publish, ctx: Context) -> Refusal:
 
 @router.route(Presence)
 def presence(request: Presence, ctx: Context) -> str:
-    """List a presence channel's members (the caller must be allowed to subscribe to it)."""
+    """List a presence channel's members at a presence version (the caller needs the subscribe grant).
+
+    Members whose items expired (connections that vanished unannounced) are left out of the list
+    and removed, each announced as ``member_left`` with a version above the list's.
+    """
     _authorize(request.channel, ctx, request.id)
     if channel_kind(request.channel) is not ChannelKind.PRESENCE:
         raise ProtocolError(
@@ -321,8 +338,16 @@ def presence(request: Presence, ctx: Context) -> str:
             frame_id=request.id,
         )
     _limit_action("presence", ctx, request.id)
-    members = PresenceStore(ctx.store).members(request.channel, now_epoch=ctx.now_epoch)
-    return bounded_presence(request.id, channel=request.channel, members=[m.as_json() for m in members])
+    store = _presence(ctx)
+    snapshot = store.snapshot(request.channel, now_epoch=ctx.now_epoch)
+    if snapshot.expired:
+        try:
+            _announce(store.evict(request.channel, ctx.now_epoch), ctx)
+        except Exception:
+            obs.logger.exception("could not remove expired members", extra={"channel": request.channel})
+    return bounded_presence(
+        request.id, channel=request.channel, members=[m.as_json() for m in snapshot.members], v=snapshot.v
+    )
 
 
 @router.route(History)

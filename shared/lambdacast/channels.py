@@ -2,7 +2,7 @@
 
 Item layout (docs/architecture.md)::
 
-    CONN#<id>  META        connectedAt, sourceIp, userId, subs, ttl
+    CONN#<id>  META        connectedAt, sourceIp, userId, subs, closing (once it is being removed), ttl
     CHAN#<ch>  CONN#<id>   fan-out side of a subscription, ttl
     CONN#<id>  CHAN#<ch>   cleanup side of a subscription, ttl
 
@@ -54,6 +54,8 @@ class Connection:
     user_id: str | None
     subs: int
     ttl: int
+    closing: bool = False
+    """Its removal has begun: no subscription may be added to it any more."""
 
 
 def _s(value: str) -> dict[str, Any]:
@@ -69,6 +71,19 @@ def _n(value: int) -> dict[str, Any]:
 def _key(pk: str, sk: str) -> dict[str, Any]:
     """A DynamoDB key."""
     return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _connection(connection_id: str, item: dict[str, Any]) -> Connection:
+    """A connection from its META item."""
+    return Connection(
+        connection_id=connection_id,
+        connected_at=int(item["connectedAt"]["N"]),
+        source_ip=item.get("sourceIp", {}).get("S"),
+        user_id=item.get("userId", {}).get("S"),
+        subs=int(item.get("subs", {"N": "0"})["N"]),
+        ttl=int(item["ttl"]["N"]),
+        closing=item.get("closing", {}).get("BOOL", False),
+    )
 
 
 class ChannelStore:
@@ -146,41 +161,62 @@ class ChannelStore:
         item = self.client.get_item(
             TableName=self.table_name, Key=_key(CONN + connection_id, META), ConsistentRead=True
         ).get("Item")
-        if item is None:
+        return None if item is None else _connection(connection_id, item)
+
+    def close_connection(self, connection_id: str) -> Connection | None:
+        """Mark a connection as being removed, and return its META item; ``None`` when not recorded.
+
+        From this write on, :meth:`subscribe` refuses the connection (its transaction's META
+        condition), so the subscriptions read afterwards (:meth:`connection_channels`) are all
+        it will ever have: a subscribe racing the removal cannot leave rows (or a presence
+        membership) behind. Idempotent.
+        """
+        client = self.client
+        try:
+            item = client.update_item(
+                TableName=self.table_name,
+                Key=_key(CONN + connection_id, META),
+                UpdateExpression="SET closing = :yes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except client.exceptions.ConditionalCheckFailedException:
             return None
-        return Connection(
-            connection_id=connection_id,
-            connected_at=int(item["connectedAt"]["N"]),
-            source_ip=item.get("sourceIp", {}).get("S"),
-            user_id=item.get("userId", {}).get("S"),
-            subs=int(item.get("subs", {"N": "0"})["N"]),
-            ttl=int(item["ttl"]["N"]),
-        )
+        return _connection(connection_id, item)
 
-    def remove_connection(self, connection_id: str) -> list[str]:
-        """Delete a connection's META item and every subscription, both sides.
+    def connection_channels(self, connection_id: str) -> list[str]:
+        """The channels a connection is subscribed to (strongly consistent)."""
+        return [
+            item["sk"]["S"][len(CHAN) :]
+            for page in self._query_pages(CONN + connection_id, CHAN, projection="sk")
+            for item in page
+        ]
 
-        Reads the connection's partition page by page and deletes in batches of 25, retrying
-        unprocessed items with backoff. Safe to repeat.
+    def remove_connection(self, connection_id: str, channels: Sequence[str] | None = None) -> list[str]:
+        """Delete every subscription of a connection, both sides, and then its META item.
+
+        Deletes in batches of 25, retrying unprocessed items with backoff. META goes last: while
+        any row of the connection remains, so does the record of who it was (its user id, which
+        a presence leave needs), so an interrupted removal can be run again. Safe to repeat.
 
         Args:
             connection_id: The connection.
+            channels: Its subscriptions, when the caller has just read them after
+                :meth:`close_connection` (no subscription can be added since); read here otherwise.
 
         Returns:
             The channels it was subscribed to.
         """
-        channels: list[str] = []
+        if channels is None:
+            channels = self.connection_channels(connection_id)
         keys: list[dict[str, Any]] = []
-        for page in self._query_pages(CONN + connection_id, None, projection="sk"):
-            for item in page:
-                sk = item["sk"]["S"]
-                keys.append(_key(CONN + connection_id, sk))
-                if sk.startswith(CHAN):
-                    channel = sk[len(CHAN) :]
-                    channels.append(channel)
-                    keys.append(_key(CHAN + channel, CONN + connection_id))
+        for channel in channels:
+            keys.append(_key(CONN + connection_id, CHAN + channel))
+            keys.append(_key(CHAN + channel, CONN + connection_id))
         self._batch_delete(keys)
-        return channels
+        self.client.delete_item(TableName=self.table_name, Key=_key(CONN + connection_id, META))
+        return list(channels)
 
     # -- subscriptions -----------------------------------------------------------------------------
 
@@ -237,7 +273,10 @@ class ChannelStore:
                         "TableName": self.table_name,
                         "Key": _key(CONN + connection_id, META),
                         "UpdateExpression": "ADD subs :one",
-                        "ConditionExpression": "attribute_exists(pk) AND subs < :max",
+                        # A connection being removed takes no new subscription (close_connection).
+                        "ConditionExpression": (
+                            "attribute_exists(pk) AND subs < :max AND attribute_not_exists(closing)"
+                        ),
                         "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
                     }
                 },
@@ -250,7 +289,8 @@ class ChannelStore:
             return False
         if reasons[2] != CONDITION_FAILED and CONDITION_FAILED in reasons[3:]:
             raise ExtraConditionFailed(reasons[3:])
-        if self.get_connection(connection_id) is None:
+        record = self.get_connection(connection_id)
+        if record is None or record.closing:
             raise UnknownConnection("This connection is not registered (it may have expired); reconnect.")
         raise TooManyChannels(
             f"This connection is already subscribed to {max_channels} channels, the limit; "
@@ -271,28 +311,7 @@ class ChannelStore:
         Raises:
             ExtraConditionFailed: A condition of an ``extra`` item failed (nothing was written).
         """
-        reasons = self._transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": self.table_name,
-                        "Key": _key(CHAN + channel, CONN + connection_id),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {"Delete": {"TableName": self.table_name, "Key": _key(CONN + connection_id, CHAN + channel)}},
-                {
-                    "Update": {
-                        "TableName": self.table_name,
-                        "Key": _key(CONN + connection_id, META),
-                        "UpdateExpression": "ADD subs :minus",
-                        "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
-                        "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
-                    }
-                },
-                *extra,
-            ]
-        )
+        reasons = self._transact([*self.unsubscribe_items(connection_id, channel), *extra])
         if not reasons:
             return True
         if reasons[0] == CONDITION_FAILED:
@@ -304,6 +323,33 @@ class ChannelStore:
             [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
         )
         return True
+
+    def unsubscribe_items(self, connection_id: str, channel: str) -> list[dict[str, Any]]:
+        """The three transaction items that remove a subscription (see :meth:`unsubscribe`).
+
+        In order: the fan-out row (condition: it exists), the cleanup row, the ``subs`` decrement
+        (condition: META exists and ``subs > 0``). For callers that read the cancellation codes
+        themselves (presence: a lost reply must not be mistaken for "not subscribed").
+        """
+        return [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": _key(CHAN + channel, CONN + connection_id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {"Delete": {"TableName": self.table_name, "Key": _key(CONN + connection_id, CHAN + channel)}},
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _key(CONN + connection_id, META),
+                    "UpdateExpression": "ADD subs :minus",
+                    "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
+                    "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+                }
+            },
+        ]
 
     def is_subscribed(self, connection_id: str, channel: str) -> bool:
         """Return whether the connection is subscribed to the channel (strongly consistent read)."""

@@ -1,10 +1,15 @@
 """Removing a connection that left, and announcing the presence members it took with it.
 
 A connection leaves through ``$disconnect``, a 410 during a fan-out, or a 410 on its own reply.
-:meth:`Departures.remove` deletes its rows (:meth:`ChannelStore.remove_connection`), drops it from
-the membership of each presence channel it was in, and queues the resulting ``member_left``
-changes. The queue is drained by :func:`announce` *after* the fan-out that found the 410 has
-finished: announcing from inside a fan-out worker would wait on the same bounded pool.
+:meth:`Departures.remove` runs, in this order: mark the connection closing (from then on no
+subscribe can add to it), read its subscriptions, leave each presence channel it was in, delete
+its subscription rows, and delete its record last. Each step is idempotent, and nothing the later
+steps need (the rows that lead a fan-out to the connection, the record of its user) is deleted
+before the presence leaves succeeded: a removal that fails midway is finished by the next 410.
+
+The resulting ``member_left`` changes are queued and drained by :func:`announce` *after* the
+fan-out that found the 410 has finished: announcing from inside a fan-out worker would wait on
+the same bounded pool.
 """
 
 from __future__ import annotations
@@ -39,41 +44,53 @@ class Departures:
 
     def __init__(self, store: ChannelStore, limiter: RateLimiter | None = None) -> None:
         self.store = store
-        self.presence = PresenceStore(store)
+        self.presence = PresenceStore(store, on_change=self.defer)
         self.limiter = limiter
         self._pending: list[Change] = []
         self._lock = threading.Lock()
 
     def remove(self, connection_id: str) -> list[str]:
-        """Delete the connection's rows and leave its presence channels; queue ``member_left`` changes.
+        """Remove the connection: leave its presence channels (queuing ``member_left``), delete its items.
 
         Returns:
             The channels it was subscribed to.
         """
         try:
-            record = self.store.get_connection(connection_id)
+            record = self.store.close_connection(connection_id)
         except Exception:
-            # Still remove the rows; its presence memberships then expire by TTL.
-            log.warning("could not read %s before removing it; presence is left to the TTL", connection_id)
+            # Still remove it; its presence memberships are found from the connection id.
+            log.warning("could not mark %s as closing", connection_id, exc_info=True)
             record = None
-        channels = self.store.remove_connection(connection_id)
+        channels = self.store.connection_channels(connection_id)
         if self.limiter is not None:
             self.limiter.forget(connection_id)
-        user_id = record.user_id if record else None
-        if user_id is None:
-            return channels
+        # A recorded anonymous connection has no presence channel; an unrecorded one is looked up.
+        user_id = record.user_id if record is not None else None
+        settled = True
         for channel in channels:
-            if not channel.startswith(PRESENCE_PREFIX):
+            if not channel.startswith(PRESENCE_PREFIX) or (record is not None and user_id is None):
                 continue
             try:
                 change = self.presence.leave(connection_id, channel, user_id)
             except Exception:
-                log.warning("presence leave of %s from %s failed; it expires by TTL", user_id, channel)
+                log.warning("presence leave of %s from %s failed", connection_id, channel, exc_info=True)
+                settled = False
                 continue
             if change is not None:
-                with self._lock:
-                    self._pending.append(change)
+                self.defer(change)
+        if not settled:
+            # Keep the rows and the record: a fan-out to the channel meets this connection's 410
+            # and runs the removal again (each step is idempotent); else they expire by TTL.
+            log.warning("keeping %s's items until its presence leave succeeds", connection_id)
+            return channels
+        # Unmarked (no record, or the mark failed), a subscribe may have landed since: read again.
+        self.store.remove_connection(connection_id, channels if record is not None else None)
         return channels
+
+    def defer(self, change: Change) -> None:
+        """Queue a membership change for the next :func:`announce`."""
+        with self._lock:
+            self._pending.append(change)
 
     def drain(self) -> list[Change]:
         """Return and clear the queued changes."""
@@ -96,7 +113,8 @@ def announce(changes: list[Change], departures: Departures, fanout: Broadcaster,
     """
     delivered = 0
     for _ in range(MAX_ROUNDS):
-        changes = changes + departures.drain()
+        # Versions in order within a channel (fan-out threads may have queued them out of order).
+        changes = sorted(changes + departures.drain(), key=lambda c: (c.channel, c.v))
         if not changes:
             break
         for change in changes:
@@ -105,6 +123,7 @@ def announce(changes: list[Change], departures: Departures, fanout: Broadcaster,
                 channel=change.channel,
                 user_id=change.member.user_id,
                 info=change.member.info,
+                v=change.v,
             )
             delivered += fanout.broadcast(store.subscriber_pages(change.channel), frame.encode()).delivered
         changes = []

@@ -460,22 +460,25 @@ def subscribed_frame(
     return _frame("subscribed", frame_id, **fields)
 
 
-def member_frame(kind: str, *, channel: str, user_id: str, info: dict[str, Any]) -> str:
-    """Build ``member_joined`` or ``member_left`` (``kind``), posted to a presence channel's subscribers."""
-    return _frame(kind, None, channel=channel, member={"userId": user_id, "info": info})
+def member_frame(kind: str, *, channel: str, user_id: str, info: dict[str, Any], v: int) -> str:
+    """Build ``member_joined`` or ``member_left`` (``kind``), posted to a presence channel's subscribers.
+
+    ``v`` is the channel's presence version after this change (one more than before it).
+    """
+    return _frame(kind, None, channel=channel, member={"userId": user_id, "info": info}, v=v)
 
 
 def presence_frame(
-    frame_id: str | None, *, channel: str, members: list[dict[str, Any]], count: int | None = None
+    frame_id: str | None, *, channel: str, members: list[dict[str, Any]], v: int, count: int | None = None
 ) -> str:
-    """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``.
+    """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``, at version ``v``.
 
     ``count`` (the channel's member count) is given when ``members`` is only part of them, to
     keep the reply under :data:`MAX_REPLY_BYTES`: the frame then says ``"truncated": true``.
     """
     if count is None:
-        return _frame("presence", frame_id, channel=channel, members=members)
-    return _frame("presence", frame_id, channel=channel, members=members, truncated=True, count=count)
+        return _frame("presence", frame_id, channel=channel, v=v, members=members)
+    return _frame("presence", frame_id, channel=channel, v=v, members=members, truncated=True, count=count)
 
 
 def history_frame(

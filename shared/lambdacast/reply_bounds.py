@@ -58,14 +58,15 @@ def bounded_presence(
     *,
     channel: str,
     members: Sequence[dict[str, Any]],
+    v: int,
     max_bytes: int = MAX_REPLY_BYTES,
 ) -> str:
-    """The ``presence`` reply holding as many of ``members`` (in order) as fit ``max_bytes``."""
-    whole = presence_frame(frame_id, channel=channel, members=list(members))
+    """The ``presence`` reply at version ``v``, holding as many of ``members`` (in order) as fit."""
+    whole = presence_frame(frame_id, channel=channel, members=list(members), v=v)
     if len(whole.encode()) <= max_bytes:
         return whole
     budget = max_bytes - len(
-        presence_frame(frame_id, channel=channel, members=[], count=len(members)).encode()
+        presence_frame(frame_id, channel=channel, members=[], v=v, count=len(members)).encode()
     )
     kept: list[dict[str, Any]] = []
     for member in members:
@@ -75,4 +76,4 @@ def bounded_presence(
             break
         kept.append(member)
         budget -= size
-    return presence_frame(frame_id, channel=channel, members=kept, count=len(members))
+    return presence_frame(frame_id, channel=channel, members=kept, v=v, count=len(members))

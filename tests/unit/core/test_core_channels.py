@@ -190,13 +190,17 @@ def test_subscribe_is_one_conditional_transaction(store: ChannelStore, dynamodb:
     # WHEN a connection subscribes
     store.subscribe("A", "lobby", max_channels=7, ttl_epoch=TTL)
     # THEN both rows and the counter change in a single transaction, each row only if absent and
-    # the counter only below the limit, so concurrent subscribes can neither duplicate nor overshoot
+    # the counter only below the limit, so concurrent subscribes can neither duplicate nor overshoot,
+    # and only while the connection is not being removed (nothing can outlive its removal)
     assert len(seen) == 1
     ops = seen[0]["TransactItems"]
     assert [next(iter(op)) for op in ops] == ["Put", "Put", "Update"]
     assert ops[0]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
     assert ops[1]["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
-    assert ops[2]["Update"]["ConditionExpression"] == "attribute_exists(pk) AND subs < :max"
+    assert (
+        ops[2]["Update"]["ConditionExpression"]
+        == "attribute_exists(pk) AND subs < :max AND attribute_not_exists(closing)"
+    )
     assert ops[2]["Update"]["ExpressionAttributeValues"][":max"] == {"N": "7"}
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from core_support import load_event
 from lambdacast.channels import ChannelStore
 from lambdacast.presence import Member, PresenceStore
+from presence_support import one_request_at_a_time
 from world_support import World
 
 ME = "BFHPhfCWIAMCKlQ="  # user-42 in events/
@@ -52,13 +52,14 @@ def test_a_second_tab_of_the_same_user_is_not_a_new_member(room: World) -> None:
     room.send({"action": "subscribe", "channel": ROOM}, ME)
     # WHEN the second tab subscribes
     room.send({"action": "subscribe", "channel": ROOM}, TAB2)
-    # THEN Alice heard one member_joined, and the member list has two users
+    # THEN Alice heard one member_joined, and the member list has two users, at its version
     assert len(joined(room, ALICE)) == 1
     room.send({"action": "presence", "channel": ROOM, "id": "q"}, ALICE)
     assert room.last(ALICE) == {
         "type": "presence",
         "id": "q",
         "channel": ROOM,
+        "v": room.frames(ALICE, "member_joined")[0]["v"],
         "members": [
             {"userId": "alice", "info": {"name": "Alice"}},
             {"userId": "user-42", "info": {"name": "Ada"}},
@@ -200,23 +201,6 @@ def test_two_tabs_leaving_at_once_announce_member_left_exactly_once(
     assert presence.members(ROOM, now_epoch=1) == []
 
 
-def one_request_at_a_time(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto apply each request atomically, as DynamoDB does (moto itself takes no lock).
-
-    Requests from different threads still interleave freely between one another; only a single
-    request (a whole transaction) can no longer be torn by another thread's request.
-    """
-    lock = threading.Lock()
-    for name in ("transact_write_items", "update_item", "put_item", "get_item", "query", "delete_item"):
-        original = getattr(client, name)
-
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(client, name, locked)
-
-
 def _with(world: World, **changes: Any) -> Any:
     from dataclasses import replace
 
@@ -290,18 +274,19 @@ def test_a_tab_joining_while_the_last_tab_leaves_keeps_announcements_balanced(
 def test_a_failed_read_before_a_disconnect_still_removes_the_rows(
     room: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN user-42 in the room, and a META read that fails at $disconnect time
+    # GIVEN user-42 in the room, and a META read (the closing mark) that fails at $disconnect time
     room.send({"action": "subscribe", "channel": ROOM}, ME)
 
     def boom(_cid: str) -> None:
         raise RuntimeError("throttled")
 
-    monkeypatch.setattr(room.store, "get_connection", boom)
+    monkeypatch.setattr(room.store, "close_connection", boom)
     # WHEN its only tab disconnects
     room.close(ME)
-    # THEN its subscription rows are gone anyway (the member item is left to its TTL, unannounced)
+    # THEN its subscription rows are gone anyway, and so is the member: the member item holding
+    # the connection is found without the connection's record, and member_left is announced
     assert ME not in next(iter(room.store.subscriber_pages(ROOM)))
-    assert left(room, ALICE) == []
+    assert [m["userId"] for m in left(room, ALICE)] == ["user-42"]
 
 
 def _count_item(store: ChannelStore, dynamodb: Any) -> dict[str, Any] | None:

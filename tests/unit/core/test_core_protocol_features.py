@@ -91,13 +91,16 @@ def test_subscribed_carries_recovered_only_when_asked() -> None:
 
 def test_member_presence_and_history_frames() -> None:
     # GIVEN members and stored messages WHEN the frames are built THEN they have the documented shape
-    assert json.loads(member_frame("member_left", channel="presence-x", user_id="u", info={"name": "A"})) == {
+    left = member_frame("member_left", channel="presence-x", user_id="u", info={"name": "A"}, v=8)
+    assert json.loads(left) == {
         "type": "member_left",
         "channel": "presence-x",
         "member": {"userId": "u", "info": {"name": "A"}},
+        "v": 8,
     }
     members = [{"userId": "u", "info": {}}]
-    assert json.loads(presence_frame("p", channel="presence-x", members=members))["members"] == members
+    listed = json.loads(presence_frame("p", channel="presence-x", members=members, v=8))
+    assert (listed["members"], listed["v"]) == (members, 8)
     stored = ['{"type":"message","seq":1}', '{"type":"message","seq":2}']
     assert json.loads(history_frame(None, channel="c", epoch="e", messages_json=stored)) == {
         "type": "history",

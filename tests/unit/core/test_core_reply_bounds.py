@@ -80,10 +80,12 @@ def test_a_presence_list_larger_than_the_budget_is_truncated_with_the_count() ->
     # GIVEN 1,000 members with display info
     members = [{"userId": f"user-{n}", "info": {"name": "N" * 200}} for n in range(1000)]
     # WHEN the presence reply is built
-    text = bounded_presence("p", channel="presence-x", members=members)
+    text = bounded_presence("p", channel="presence-x", members=members, v=3)
     reply = json.loads(text)
-    # THEN it fits one post, lists the first members in order, and says how many there are
+    # THEN it fits one post, lists the first members in order, and says how many there are (and
+    # the version of the whole list)
     assert len(text.encode()) <= MAX_REPLY_BYTES
+    assert reply["v"] == 3
     assert reply["truncated"] is True
     assert reply["count"] == 1000
     assert reply["members"] == members[: len(reply["members"])]
@@ -93,8 +95,8 @@ def test_a_presence_list_larger_than_the_budget_is_truncated_with_the_count() ->
 def test_a_presence_list_that_fits_is_complete_and_not_marked() -> None:
     # GIVEN three members WHEN the presence reply is built THEN it holds all, with no truncated/count
     members = [{"userId": f"u{n}", "info": {}} for n in range(3)]
-    reply = json.loads(bounded_presence("p", channel="presence-x", members=members))
-    assert reply == {"type": "presence", "id": "p", "channel": "presence-x", "members": members}
+    reply = json.loads(bounded_presence("p", channel="presence-x", members=members, v=3))
+    assert reply == {"type": "presence", "id": "p", "channel": "presence-x", "v": 3, "members": members}
 
 
 def test_a_reply_larger_than_api_gateway_delivers_is_answered_with_a_small_error_frame(
