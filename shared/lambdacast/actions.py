@@ -129,6 +129,9 @@ def subscribe(request: Subscribe, ctx: Context) -> str:
     caller = ctx.caller
     new = True
     if channel_kind(request.channel) is ChannelKind.PRESENCE and identity.user_id is not None:
+        # A repeated subscribe must not replay again; the presence join cannot tell, so ask first.
+        if request.since is not None:
+            new = not ctx.store.is_subscribed(caller.connection_id, request.channel)
         change = _presence(ctx).subscribe(
             caller.connection_id,
             request.channel,
