@@ -70,6 +70,7 @@ class DevTokenMinter:
             raise DevTokenError("'userId' must be a string of 1 to 128 characters.")
         return {
             "sub": user_id,
+            "aud": "lambdacast",
             "name": name,
             "channels": list(self.channels),
             "iat": now,
