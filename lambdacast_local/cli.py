@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import TextIO
 
 from lambdacast_local import events
+from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenError, parse_channels
 from lambdacast_local.errors import LocalError, UsageError
 from lambdacast_local.faults import parse_spec
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
-from lambdacast_local.server import Emulator, Options, default_concurrency, prepare_runtimes
+from lambdacast_local.server import (
+    Emulator,
+    Options,
+    browse_host,
+    default_concurrency,
+    exposure_warning,
+    prepare_runtimes,
+)
 
 _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
@@ -127,9 +135,21 @@ def _parser() -> argparse.ArgumentParser:
         "into the user cache, then exit without serving.",
     )
     local.add_argument(
+        "--dev-tokens-channels",
+        default=",".join(DEFAULT_CHANNELS),
+        metavar="PATTERNS",
+        help="Comma-separated channel patterns dev tokens grant (default: %(default)s).",
+    )
+    local.add_argument(
+        "--dev-tokens-any-user",
+        action="store_true",
+        help='Let the caller choose the token\'s user id ({"userId": ...}); default: derived from the name.',
+    )
+    local.add_argument(
         "--no-iam-auth",
         action="store_true",
-        help="Accept AWS_IAM HTTP routes and $connect without verifying SigV4 (local bypass; docs/local.md).",
+        help="Accept AWS_IAM HTTP routes, $connect and (with --host) @connections without verifying SigV4 "
+        "(local bypass; docs/local.md).",
     )
 
     event = commands.add_parser("generate-event", help="Print a sample API Gateway WebSocket event.")
@@ -158,6 +178,10 @@ def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
         web_dir = beside if (beside / "index.html").is_file() else None
     if web_dir is not None and not (web_dir / "index.html").is_file():
         raise LocalError(f"--web-dir {web_dir} has no index.html (pass --no-web to serve no page).")
+    try:
+        dev_token_channels = parse_channels(args.dev_tokens_channels)
+    except DevTokenError as exc:
+        raise UsageError(str(exc)) from None
     return Options(
         template=template,
         host=args.host,
@@ -180,6 +204,8 @@ def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
         ssm_parameters=parse_overrides(args.ssm),
         secrets=parse_overrides(args.secret),
         dev_token_parameter=args.dev_tokens,
+        dev_token_channels=dev_token_channels,
+        dev_token_any_user=args.dev_tokens_any_user,
     )
 
 
@@ -188,6 +214,9 @@ async def _run_local(options: Options, out: TextIO) -> None:
     emulator = Emulator(
         options, observers=[lambda inv: print(format_invocation(inv, color), file=out, flush=True)]
     )
+    warning = exposure_warning(emulator)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -211,16 +240,13 @@ async def _run_local(options: Options, out: TextIO) -> None:
         if emulator.http_port:
             print(f"  HTTP APIs:           {emulator.http_url}", file=out)
         if emulator.dev_tokens is not None:
-            base = f"http://{options.host}:{emulator.port}"
+            base = f"http://{browse_host(options.host)}:{emulator.port}"
             print(f'  Dev tokens (local):  POST {base}/_lambdacast/dev-token {{"name": ...}}', file=out)
         if emulator.faults.active:
             faults = emulator.faults
             print(f"  Faults:              {faults.spec} (--fault-seed {faults.seed} repeats them)", file=out)
-        if emulator.web_port:
-            print(
-                f"  Demo page:           http://{options.host}:{emulator.web_port}/?ws={emulator.ws_url}",
-                file=out,
-            )
+        if emulator.web_url:
+            print(f"  Demo page:           {emulator.web_url}?ws={emulator.ws_url}", file=out)
         print("Press Ctrl-C to stop.", file=out, flush=True)
         await stop.wait()
         print(

@@ -2,16 +2,19 @@
 
 Served at ``/{stage}/@connections/{id}`` and ``/@connections/{id}`` on the WebSocket port and on the TLS
 listener. Errors use the restJson shape botocore parses (``x-amzn-ErrorType`` plus a JSON message).
-Every call first goes through the ``connections`` faults of ``--faults`` (delay, 429, 500, 410).
+With ``secrets`` (the emulator listens beyond loopback), every call must be SigV4-signed, as on AWS.
+Every call then goes through the ``connections`` faults of ``--faults`` (delay, 429, 500, 410).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from lambdacast_local import sigv4
 from lambdacast_local.faults import CONNECTIONS, Faults
 from lambdacast_local.gateway import GOING_AWAY, MAX_MESSAGE_BYTES, Gateway, LiveConnection
 
@@ -27,9 +30,13 @@ def _iso(epoch_ms: int) -> str:
 class ManagementApi:
     """HTTP handlers over the gateway's live connections."""
 
-    def __init__(self, gateway: Gateway, faults: Faults | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, faults: Faults | None = None, secrets: Mapping[str, str] | None = None
+    ) -> None:
         self.gateway = gateway
         self.faults = faults or Faults()
+        self.secrets = secrets
+        """Access key id -> secret key SigV4 is verified with; ``None``: unsigned calls are served."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register the three operations with and without the stage prefix."""
@@ -40,6 +47,12 @@ class ManagementApi:
             app.router.add_delete(path, self.delete)
 
     async def _find(self, request: web.Request) -> LiveConnection | web.Response:
+        if self.secrets is not None:
+            body = await request.read()
+            url, headers = str(request.url), request.headers
+            signed = sigv4.verify(request.method, url, headers, body, secrets=self.secrets)
+            if isinstance(signed, str):
+                return _error(403, "ForbiddenException", signed)
         fault = self.faults.decide(CONNECTIONS)
         if fault.delay_ms > 0:
             await asyncio.sleep(fault.delay_ms / 1000)

@@ -59,13 +59,16 @@ def localize(value: str, aliases: Mapping[str, str] | None) -> str:
     return value
 
 
-def runtime_environment(function: Function, region: str, endpoints: Endpoints) -> dict[str, str]:
+def runtime_environment(
+    function: Function, region: str, endpoints: Endpoints, secret_key: str = FAKE_SECRET_KEY
+) -> dict[str, str]:
     """Build the complete environment of one function's workers.
 
     Args:
         function: The function (its template ``Environment`` comes first).
         region: The region the emulator pretends to be.
         endpoints: The local endpoints that replace AWS.
+        secret_key: The secret of ``FAKE_ACCESS_KEY`` (random per run when the emulator is exposed).
 
     Returns:
         The environment, and nothing else from the emulator's own process but ``PATH``.
@@ -88,7 +91,7 @@ def runtime_environment(function: Function, region: str, endpoints: Endpoints) -
             "LANG": "en_US.UTF-8",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_SESSION_TOKEN": "lambdacast-local",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,

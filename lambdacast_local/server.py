@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ from watchfiles import awatch
 
 from lambdacast_local.aws import EmbeddedAws
 from lambdacast_local.aws_endpoints import ServiceFront
-from lambdacast_local.devtokens import DevTokenMinter
+from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenMinter, page_origins
 from lambdacast_local.events import Stage
 from lambdacast_local.faults import DYNAMODB, Faults, FaultSpec, parse_spec
 from lambdacast_local.gateway import Gateway, GatewaySettings
@@ -81,6 +83,10 @@ class Options:
     region: str = "us-east-1"
     dev_token_parameter: str | None = None
     """Serve the local-only token minter, its secret stored as this SSM parameter (``--dev-tokens``)."""
+    dev_token_channels: tuple[str, ...] = DEFAULT_CHANNELS
+    """The channel patterns minted tokens grant (``--dev-tokens-channels``)."""
+    dev_token_any_user: bool = False
+    """Honour a client-chosen ``userId`` (``--dev-tokens-any-user``)."""
     integration_timeout_s: float = 29.0
     """API Gateway's integration timeout (a test may shorten it)."""
     install: bool = True
@@ -89,6 +95,9 @@ class Options:
     """Run fresh ``sam build`` artifacts (``.aws-sam/build``) that can run here (never with ``reload``)."""
     log: Log = stderr_log
     """Where runtime progress lines and warnings go."""
+
+    management_iam_auth: bool | None = None
+    """Verify SigV4 on ``@connections``; ``None``: when ``host`` is not loopback and ``iam_auth`` is on."""
 
     def installer(self) -> Installer:
         """What the emulator may install, and the command its errors name."""
@@ -135,6 +144,23 @@ def load_app(
     return build_app(resolver, uris, api)
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (a ``--host`` value) listens on this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def browse_host(host: str) -> str:
+    """The host to put in URLs for a listener bound to ``host`` (a wildcard address: loopback)."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -175,11 +201,25 @@ class Emulator:
         self._reload_task: asyncio.Task[None] | None = None
         self._pollers: SqsPollers | None = None
         name = options.dev_token_parameter
-        self.dev_tokens = DevTokenMinter(name) if name else None
+        self.dev_tokens = (
+            DevTokenMinter(name, channels=options.dev_token_channels, any_user=options.dev_token_any_user)
+            if name
+            else None
+        )
         self.port = 0
         self.tls_port = 0
         self.web_port = 0
         self.http_port = 0
+        self.exposed = not is_loopback(options.host)
+        """Listening beyond this machine (``--host`` not loopback)."""
+        forced = options.management_iam_auth
+        self.management_sigv4 = forced if forced is not None else self.exposed and options.iam_auth
+        """``@connections`` refuses requests without a valid SigV4 signature."""
+        # The documented local key would let anyone who read the docs sign: once signatures guard
+        # something reachable from the network, this run's workers get a secret of their own.
+        secret = secrets.token_urlsafe(30) if self.management_sigv4 else FAKE_SECRET_KEY
+        self.credentials = (FAKE_ACCESS_KEY, secret)
+        """The one access key SigV4 verifies (handlers sign with it), and its secret."""
 
     @property
     def stage(self) -> str:
@@ -190,7 +230,7 @@ class Emulator:
     @property
     def ws_url(self) -> str:
         """Where WebSocket clients connect."""
-        return f"ws://{self.options.host}:{self.port}/{self.stage}"
+        return f"ws://{browse_host(self.options.host)}:{self.port}/{self.stage}"
 
     @property
     def management_url(self) -> str:
@@ -201,6 +241,11 @@ class Emulator:
     def tls_management_url(self) -> str:
         """The ``https://`` endpoint handlers reach (``https://{domainName}/{stage}``)."""
         return f"https://127.0.0.1:{self.tls_port}/{self.stage}"
+
+    @property
+    def web_url(self) -> str | None:
+        """The page served from ``web_dir`` (``http://<host>:<web port>/``), if any."""
+        return f"http://{browse_host(self.options.host)}:{self.web_port}/" if self.web_port else None
 
     @property
     def http_url(self) -> str:
@@ -254,12 +299,14 @@ class Emulator:
                 opts.idle_timeout_s,
                 opts.max_duration_s,
                 iam_auth=opts.iam_auth,
+                iam_secrets=dict([self.credentials]),
                 integration_timeout_s=opts.integration_timeout_s,
             )
             self.gateway = Gateway(model.api, lambdas, stage, settings)
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)
-            ManagementApi(self.gateway, self.faults).add_routes(app)
+            signers = dict([self.credentials]) if self.management_sigv4 else None
+            ManagementApi(self.gateway, self.faults, signers).add_routes(app)
             app.router.add_get("/_lambdacast/faults", self._fault_counts)
             if self.dev_tokens is not None:
                 self.dev_tokens.add_routes(app)
@@ -311,7 +358,7 @@ class Emulator:
             host_aliases={api_host: local_host},
         )
         envs = {
-            name: runtime_environment(launch.function, model.region, endpoints)
+            name: runtime_environment(launch.function, model.region, endpoints, self.credentials[1])
             for name, launch in launches.items()
         }
         self.lambdas = LambdaService(
@@ -342,8 +389,7 @@ class Emulator:
 
     async def _start_http(self, model: App) -> None:
         assert self.lambdas is not None
-        secrets = {FAKE_ACCESS_KEY: FAKE_SECRET_KEY}
-        gateway = HttpGateway(model.http_apis, self.lambdas, secrets, self.options.iam_auth)
+        gateway = HttpGateway(model.http_apis, self.lambdas, dict([self.credentials]), self.options.iam_auth)
         app = web.Application(client_max_size=10 * 1024 * 1024)
         gateway.add_routes(app)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -371,6 +417,8 @@ class Emulator:
         self._runners.append(runner)
         sock = _bind(self.options.host, self.options.web_port)
         self.web_port = sock.getsockname()[1]
+        if self.dev_tokens is not None:  # the minter answers this page, and no other web page
+            self.dev_tokens.allowed_origins = page_origins(self.web_port)
         await web.SockSite(runner, sock).start()
 
     async def _watch(self) -> None:
@@ -402,3 +450,24 @@ class Emulator:
         await asyncio.to_thread(self._aws.stop)
         if self._tls is not None:
             self._tls.cleanup()
+
+
+def exposure_warning(emulator: Emulator) -> str | None:
+    """What to tell the developer when ``--host`` makes the emulator reachable from other machines."""
+    if not emulator.exposed:
+        return None
+    host = emulator.options.host
+    key, secret = emulator.credentials
+    lines = [
+        f"WARNING: --host {host} is not loopback: the WebSocket API, @connections, the HTTP APIs",
+        "  and the demo page are reachable from other machines (the dev token minter answers this",
+        "  machine only).",
+    ]
+    if emulator.management_sigv4:
+        lines += [
+            "  @connections, AWS_IAM routes and IAM $connect need SigV4 signed with this run's key",
+            f"  (the documented local key no longer works): {key} / {secret}",
+        ]
+    else:
+        lines.append("  --no-iam-auth: anyone who can reach it may post to, read or close any connection.")
+    return "\n".join(lines)

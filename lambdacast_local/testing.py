@@ -140,6 +140,11 @@ class RunningEmulator:
         return self.emulator.tls_management_url
 
     @property
+    def web_url(self) -> str | None:
+        """``http://127.0.0.1:<port>/``: the page served from the ``web_dir`` option, if given."""
+        return self.emulator.web_url
+
+    @property
     def http_url(self) -> str:
         """``http://127.0.0.1:<port>`` of the template's HTTP APIs (``/{stage}/path``)."""
         return self.emulator.http_url

@@ -1,5 +1,7 @@
 // The demo chat. All user content (messages, display names, member lists) goes into the page through
-// textContent, never innerHTML.
+// textContent, never innerHTML. A message's author is who the SERVER says sent it (`from.userId`, named
+// with the display name the server vouches for: the token's `name`, seen in presence lists), never
+// anything inside `data`, which any client can write.
 import lambdacast, { CHANNEL_PATTERN } from "./lambdacast.js";
 
 const FALLBACK_URL = "ws://127.0.0.1:3001/dev"; // `make dev` / `lambdacast local`: default port, the stage "dev"
@@ -13,6 +15,7 @@ const ui = {
   badge: $("state-badge"),
   detail: $("status-detail"),
   endpoint: $("endpoint"),
+  endpointWarning: $("endpoint-warning"),
   connectionId: $("connection-id"),
   channelList: $("channel-list"),
   channelForm: $("channel-form"),
@@ -40,21 +43,44 @@ const ui = {
 
 const STATE_LABELS = { connecting: "connecting", open: "live", reconnecting: "reconnecting", closed: "offline" };
 
-/** The WebSocket URL: ?ws=, else web/config.json (written by `make web-config`), else the local emulator. */
-async function resolveUrl() {
-  const fromQuery = params.get("ws");
-  if (fromQuery) return { url: fromQuery, source: "?ws=" };
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** web/config.json's URL (written by `make web-config`; `lambdacast local` serves its own), if any. */
+async function configuredUrl() {
   try {
     const response = await fetch("config.json", { cache: "no-store" });
     if (response.ok) {
       const config = await response.json();
       const url = config.webSocketUrl ?? config.WebSocketURL;
-      if (typeof url === "string" && url) return { url, source: "config.json" };
+      if (typeof url === "string" && url) return url;
     }
   } catch {
-    // no config.json: fall through to the local default
+    // no config.json
   }
-  return { url: FALLBACK_URL, source: "default (lambdacast local)" };
+  return null;
+}
+
+/** ?ws= may point at this machine or at the configured stack, never elsewhere: a link must not aim the page
+ * (and its sign-in) at someone else's server. */
+function acceptableOverride(url, configured) {
+  if (url === configured) return true;
+  try {
+    const parsed = new URL(url);
+    return (parsed.protocol === "ws:" || parsed.protocol === "wss:") && LOCAL_HOSTS.has(parsed.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** The WebSocket URL: ?ws= (local or the configured one), else config.json, else the local emulator. */
+async function resolveUrl() {
+  const configured = await configuredUrl();
+  const fromQuery = params.get("ws");
+  let refused = null;
+  if (fromQuery && acceptableOverride(fromQuery, configured)) return { url: fromQuery, source: "?ws=", refused };
+  if (fromQuery) refused = fromQuery;
+  if (configured) return { url: configured, source: "config.json", refused };
+  return { url: FALLBACK_URL, source: "default (lambdacast local)", refused };
 }
 
 /** localStorage, when the browser allows it (private modes and sandboxed frames may not). */
@@ -118,22 +144,39 @@ function addSystemLine(text, kind = "info") {
   scrollToEnd();
 }
 
-function addMessage(message, ownConnectionId) {
+/** userId -> the display name the server vouches for (presence member info, our own token). */
+const vouchedNames = new Map();
+
+function vouch(userId, name) {
+  if (typeof userId === "string" && userId && typeof name === "string" && name) vouchedNames.set(userId, name);
+}
+
+/** Who sent a message, as the server set it: the vouched name, else the user id, else "anonymous". */
+function sender(message) {
+  const userId = typeof message.from?.userId === "string" && message.from.userId ? message.from.userId : null;
+  return { userId, name: userId === null ? "anonymous" : (vouchedNames.get(userId) ?? userId) };
+}
+
+function addMessage(message) {
   const data = message.data;
   const isChat = data !== null && typeof data === "object" && typeof data.text === "string";
-  const name = isChat && typeof data.name === "string" && data.name ? data.name : (message.from?.userId ?? "anonymous");
+  const { userId, name } = sender(message);
   const text = isChat ? data.text : JSON.stringify(data);
-  const mine = message.from?.connectionId && message.from.connectionId === ownConnectionId;
+  const ownConnection = message.from?.connectionId && message.from.connectionId === client?.connectionId;
+  const mine = ownConnection || (userId !== null && userId === client?.userId);
 
   const item = el("li", mine ? "message mine" : "message");
   item.dataset.seq = String(message.seq);
+  if (userId !== null) item.dataset.userId = userId;
   const avatar = el("span", "avatar", name.slice(0, 1).toUpperCase());
   avatar.style.setProperty("--hue", String(hue(name)));
   avatar.setAttribute("aria-hidden", "true");
   const body = el("div", "bubble");
   const meta = el("div", "meta");
+  const author = el("span", "author", name);
+  author.title = userId === null ? "not signed in" : `user id ${userId} (set by the server)`;
   meta.append(
-    el("span", "author", name),
+    author,
     el(
       "time",
       "time",
@@ -160,6 +203,7 @@ function showMembers(members) {
   ui.memberPanelCount.textContent = String(members.length);
   ui.memberList.replaceChildren();
   for (const member of members) {
+    vouch(member.userId, member.info?.name);
     const name = typeof member.info?.name === "string" && member.info.name ? member.info.name : member.userId;
     const item = el("li", "member");
     item.dataset.userId = member.userId;
@@ -192,7 +236,9 @@ async function mintDevToken(name) {
       body: JSON.stringify({ name }),
     });
   } catch (err) {
-    throw new DevTokensUnavailable(`no dev token minter answered at ${endpoint.origin} (${err.message})`);
+    throw new DevTokensUnavailable(
+      `no dev token minter answered this page at ${endpoint.origin} (${err.message}); it answers only the page lambdacast local serves`,
+    );
   }
   if (response.status === 404) throw new DevTokensUnavailable(`${endpoint.origin} has no dev token minter`);
   if (!response.ok) throw new Error(`the dev token minter answered HTTP ${response.status}`);
@@ -200,7 +246,9 @@ async function mintDevToken(name) {
   if (typeof body.token !== "string" || typeof body.userId !== "string") {
     throw new Error("the dev token minter sent no token");
   }
-  return { token: body.token, userId: body.userId, name, expiresAt: Number(body.expiresAt) || 0 };
+  vouch(body.userId, name);
+  const channels = Array.isArray(body.channels) ? body.channels.filter((c) => typeof c === "string") : [];
+  return { token: body.token, userId: body.userId, name, channels, expiresAt: Number(body.expiresAt) || 0 };
 }
 
 /** The client's getToken: runs before every (re)connect, so a token about to expire is replaced first. */
@@ -226,12 +274,15 @@ function renderAuth() {
   ui.name.disabled = signedIn;
   ui.authStatus.dataset.signedIn = String(signedIn);
   if (signedIn) {
+    const granted = auth.channels.length ? auth.channels.join(", ") : "no private- or presence- channel";
     ui.authStatus.replaceChildren(
       "Signed in as ",
       el("strong", "", auth.name),
       " (",
       el("code", "", auth.userId),
-      "): private- and presence- channels are open to you.",
+      "). Your token opens: ",
+      el("code", "granted", granted),
+      ".",
     );
   } else {
     ui.authStatus.replaceChildren(
@@ -318,7 +369,7 @@ function join(name) {
   }
   const options = { rewind: HISTORY_ON_JOIN };
   if (name.startsWith("presence-")) options.onPresence = (members) => showMembers(members);
-  const current = client.subscribe(name, (message) => addMessage(message, client.connectionId), options);
+  const current = client.subscribe(name, (message) => addMessage(message), options);
   subscription = current;
   current.ready.then(
     () => addSystemLine(`You joined #${name}.`),
@@ -336,10 +387,13 @@ async function main() {
   renderChannels(channel);
   ui.channelName.textContent = channel;
 
-  const { url, source } = await resolveUrl();
+  const { url, source, refused } = await resolveUrl();
   wsUrl = url;
   ui.endpoint.textContent = url;
   ui.endpoint.title = `from ${source}`;
+  if (refused !== null) {
+    ui.endpointWarning.textContent = `Ignored ?ws=${refused}: this page connects only to this machine or to its configured server.`;
+  }
 
   const attempts = Number.parseInt(params.get("attempts") ?? "", 10);
   try {
@@ -371,6 +425,7 @@ async function main() {
       addSystemLine("Back online: resubscribed, missed messages recovered.");
     }
   });
+  client.on("member_joined", ({ member }) => vouch(member?.userId, member?.info?.name));
   client.on("gap", (gap) => {
     if (gap.channel !== channel) return;
     const text = gap.reset
@@ -400,9 +455,9 @@ async function main() {
     if (!text.trim() || !client) return;
     ui.sendError.textContent = "";
     ui.input.value = "";
-    const name = auth?.name ?? (ui.name.value.trim() || "anonymous");
     try {
-      await client.publish(channel, { name, text }, { echo: true });
+      // No name in the message: the server says who sent it (from.userId).
+      await client.publish(channel, { text }, { echo: true });
     } catch (err) {
       ui.sendError.textContent = `Not sent (${err.code}): ${err.message}`;
       ui.sendError.dataset.code = err.code;

@@ -24,6 +24,7 @@ export type ServerErrorCode =
 /** Codes the client raises itself. */
 export type ClientErrorCode =
   | "invalid_url"
+  | "insecure_url"
   | "invalid_channel"
   | "invalid_argument"
   | "invalid_frame"

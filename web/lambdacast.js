@@ -246,6 +246,7 @@ export class Client {
     if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
       throw new LambdacastError("invalid_url", `the URL must start with ws:// or wss://, got ${parsed.protocol}//`);
     }
+    refuseTokenInClear(parsed, options);
     this.url = url;
     this.options = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...options.backoff } };
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -1160,6 +1161,23 @@ export class Client {
       }
     }
   }
+}
+
+/** Hosts where ws:// never leaves the machine. */
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * A token travels in the URL (browsers cannot set WebSocket headers): over ws:// anyone on the network path
+ * reads it. So a token (the `token` or `getToken` option, or `?token=` in the URL) needs wss://, except to
+ * this machine.
+ */
+function refuseTokenInClear(parsed, options) {
+  const token = parsed.searchParams.has("token") || Boolean(options.token) || typeof options.getToken === "function";
+  if (!token || parsed.protocol !== "ws:" || LOCAL_HOSTS.has(parsed.hostname)) return;
+  throw new LambdacastError(
+    "insecure_url",
+    `refusing to send a token over ws:// to ${parsed.host}: use wss:// (ws:// is for localhost, 127.0.0.1 and ::1 only)`,
+  );
 }
 
 /**

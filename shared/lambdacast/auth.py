@@ -9,9 +9,16 @@ Two key sources, chosen by the environment (:class:`AuthSettings`), never both:
   issuer's JWKS (PyJWT's ``PyJWKClient``, one per URL per process, with its key-set cache).
 
 Algorithms are allow-listed by key source (HS256 with the secret; RS256/ES256 with the JWKS), so
-``alg: none`` and HS/RS algorithm confusion are refused before any key is used. ``exp`` and
-``sub`` are required; ``exp``/``nbf`` get a small leeway. Every refusal carries a reason that is
-logged, never sent to the client (API Gateway answers a Deny with 403).
+``alg: none`` and HS/RS algorithm confusion are refused before any key is used. ``sub``, ``exp``,
+``iat`` and ``aud`` are always required (the audience defaults to ``lambdacast``, so a JWT the site
+signs with the same secret for another purpose is not a lambdacast token), ``iss`` when an issuer is
+configured, and ``exp - iat`` may not exceed ``AUTH_MAX_TOKEN_LIFETIME_SECONDS``; ``exp``/``nbf``/``iat``
+get a small leeway. Every refusal carries a reason that is logged, never sent to the client (API
+Gateway answers a Deny with 403).
+
+Before any of that, the handshake's ``Origin`` is checked against ``AUTH_ALLOWED_ORIGINS`` (when set),
+in every mode: a web page of another site cannot open a connection, and costs no ``$connect``
+invocation and no DynamoDB write.
 
 PyJWT and the SSM client are imported only when a token has to be verified, so an anonymous
 ``$connect`` pays neither on a cold start.
@@ -57,6 +64,10 @@ JWKS_ALGORITHMS: Final = ("RS256", "ES256")
 MIN_SECRET_BYTES: Final = 32
 MAX_TOKEN_LENGTH: Final = 8192
 MAX_LEEWAY_SECONDS: Final = 300
+DEFAULT_AUDIENCE: Final = "lambdacast"
+DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: Final = 86400
+MAX_TOKEN_LIFETIME_LIMIT_SECONDS: Final = 7 * 86400
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Glob patterns use the channel-name alphabet plus the glob characters ``* ? [ ] !``.
 _PATTERN_RE: Final = re.compile(r"[A-Za-z0-9_\-=@,.;:*?\[\]!]+")
 _LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -94,7 +105,9 @@ class AuthSettings:
     secret_parameter: str | None = None
     jwks_url: str | None = None
     issuer: str | None = None
-    audience: str | None = None
+    audience: str = DEFAULT_AUDIENCE
+    max_token_lifetime_seconds: int = DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
+    allowed_origins: frozenset[str] = frozenset()
     leeway_seconds: int = 30
     secret_max_age_seconds: int = 300
     jwks_cache_seconds: int = 300
@@ -124,7 +137,15 @@ class AuthSettings:
             secret_parameter=env.get("AUTH_SECRET_PARAMETER") or None,
             jwks_url=env.get("AUTH_JWKS_URL") or None,
             issuer=env.get("AUTH_ISSUER") or None,
-            audience=env.get("AUTH_AUDIENCE") or None,
+            audience=(env.get("AUTH_AUDIENCE") or "").strip() or DEFAULT_AUDIENCE,
+            max_token_lifetime_seconds=_int_env(
+                env,
+                "AUTH_MAX_TOKEN_LIFETIME_SECONDS",
+                DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+                60,
+                MAX_TOKEN_LIFETIME_LIMIT_SECONDS,
+            ),
+            allowed_origins=parse_allowed_origins(env.get("AUTH_ALLOWED_ORIGINS", "")),
             leeway_seconds=_int_env(env, "AUTH_LEEWAY_SECONDS", 30, 0, MAX_LEEWAY_SECONDS),
             secret_max_age_seconds=_int_env(env, "AUTH_SECRET_MAX_AGE_SECONDS", 300, 1, 86400),
             jwks_cache_seconds=_int_env(env, "AUTH_JWKS_CACHE_SECONDS", 300, 1, 86400),
@@ -144,8 +165,8 @@ class AuthSettings:
             url = urlsplit(self.jwks_url)
             if url.scheme != "https" and not (url.scheme == "http" and url.hostname in _LOCAL_HOSTS):
                 raise AuthConfigError("AUTH_JWKS_URL must be https:// (http:// only for localhost)")
-            if not (self.issuer and self.audience):
-                raise AuthConfigError("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE")
+            if not self.issuer:
+                raise AuthConfigError("AUTH_JWKS_URL needs AUTH_ISSUER")
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -159,6 +180,96 @@ def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: in
     if not low <= value <= high:
         raise AuthConfigError(f"{name} is {value}; expected {low}..{high}")
     return value
+
+
+def normalize_origin(value: str) -> str | None:
+    """The canonical ``scheme://host[:port]`` of a web origin, or ``None`` when it is not one.
+
+    Scheme and host are lowercased and a default port (80 for http, 443 for https) is dropped, as
+    browsers send it in the ``Origin`` header. Anything with a path, query, fragment, user info, or
+    another scheme (``null``, ``file://``) is not an origin.
+
+    Args:
+        value: An ``Origin`` header value or a configured origin.
+
+    Returns:
+        The normalized origin, or ``None``.
+    """
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "*" in host:
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def parse_allowed_origins(raw: str) -> frozenset[str]:
+    """Parses ``AUTH_ALLOWED_ORIGINS``: a comma-separated list of exact origins (empty: any origin).
+
+    Args:
+        raw: The variable's value, e.g. ``https://example.com, https://www.example.com``.
+
+    Returns:
+        The normalized origins.
+
+    Raises:
+        AuthConfigError: An entry is not an exact ``scheme://host[:port]`` origin (no paths, no
+            wildcards), so a typo fails the cold start instead of letting every origin in.
+    """
+    origins: set[str] = set()
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        origin = normalize_origin(entry)
+        if origin is None:
+            raise AuthConfigError(
+                f"AUTH_ALLOWED_ORIGINS entry {entry[:80]!r} is not an origin such as https://example.com "
+                "(scheme://host[:port], no path, no wildcard)"
+            )
+        origins.add(origin)
+    return frozenset(origins)
+
+
+def check_origin(event: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Refuses a handshake whose ``Origin`` header is not in ``allowed`` (an empty set allows any).
+
+    Browsers always send ``Origin`` on a WebSocket handshake and a page cannot forge it, so the
+    check keeps other sites' pages out. A handshake without the header comes from a program, not
+    a page (it could send any header it likes): it is allowed, and its token decides.
+
+    Args:
+        event: The REQUEST authorizer event (``headers``, ``multiValueHeaders``).
+        allowed: Normalized origins.
+
+    Raises:
+        AuthError: ``origin_not_allowed``.
+    """
+    if not allowed:
+        return
+    values = [
+        str(value)
+        for name, listed in (event.get("multiValueHeaders") or {}).items()
+        if str(name).lower() == "origin"
+        for value in (listed or [])
+    ]
+    values += [
+        str(value) for name, value in (event.get("headers") or {}).items() if str(name).lower() == "origin"
+    ]
+    if not values:
+        return
+    if len(set(values)) > 1:
+        raise AuthError("origin_not_allowed", "several different Origin headers")
+    if normalize_origin(values[0]) not in allowed:
+        raise AuthError("origin_not_allowed", f"Origin {values[0][:100]!r} is not in AUTH_ALLOWED_ORIGINS")
 
 
 def identity_from_claims(claims: Mapping[str, Any]) -> Identity:
@@ -230,7 +341,7 @@ class JwtVerifier:
                 raise AuthError("algorithm_not_allowed", f"alg {str(alg)[:20]!r} not in {self._algorithms}")
             key = self._key(token)
             s = self._settings
-            required = ["exp", "sub"] + (["iss"] if s.issuer else []) + (["aud"] if s.audience else [])
+            required = ["exp", "iat", "sub", "aud"] + (["iss"] if s.issuer else [])
             claims = jwt.decode(
                 token,
                 key,
@@ -238,12 +349,11 @@ class JwtVerifier:
                 audience=s.audience,
                 issuer=s.issuer,
                 leeway=s.leeway_seconds,
-                # No audience configured (possible with a secret only): the token's aud, if any,
-                # is not checked, rather than refusing every token that carries one.
-                options={"require": required, "verify_aud": s.audience is not None},
+                options={"require": required},
             )
         except jwt.PyJWTError as exc:
             raise AuthError(_refusal_reason(exc), str(exc)) from exc
+        _check_lifetime(claims, self._settings.max_token_lifetime_seconds)
         return identity_from_claims(claims)
 
     def _key(self, token: str) -> Any:
@@ -252,6 +362,22 @@ class JwtVerifier:
         assert self._settings.jwks_url is not None  # guaranteed by AuthSettings._validate
         client = _jwks_client(self._settings.jwks_url, self._settings.jwks_cache_seconds)
         return client.get_signing_key_from_jwt(token)
+
+
+def _check_lifetime(claims: Mapping[str, Any], limit: int) -> None:
+    """Refuses a token minted to live longer than ``limit`` seconds (``exp - iat``).
+
+    A stolen or leaked token is then useful for at most that long, whatever its issuer chose.
+    ``iat`` is required for this (a token without it is ``missing_claim``): without it the
+    lifetime could only be guessed.
+    """
+    issued, expires = claims.get("iat"), claims.get("exp")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (issued, expires))
+    if not numbers:
+        raise AuthError("invalid_claims", "iat and exp must be numbers")
+    lifetime = float(expires) - float(issued)  # type: ignore[arg-type]
+    if lifetime > limit:
+        raise AuthError("lifetime_too_long", f"exp - iat is {lifetime:.0f} s; at most {limit} s is accepted")
 
 
 def _refusal_reason(exc: Exception) -> str:
@@ -264,6 +390,7 @@ def _refusal_reason(exc: Exception) -> str:
         jwt.InvalidAudienceError: "wrong_audience",
         jwt.InvalidIssuerError: "wrong_issuer",
         jwt.MissingRequiredClaimError: "missing_claim",
+        jwt.InvalidIssuedAtError: "invalid_claims",
         jwt.InvalidSignatureError: "bad_signature",
         jwt.InvalidAlgorithmError: "algorithm_not_allowed",
         jwt.PyJWKClientConnectionError: "key_unavailable",
@@ -353,7 +480,12 @@ class ConnectAuthorizer:
         self._verifier = verifier or JwtVerifier(settings)
 
     def decide(self, event: Mapping[str, Any]) -> AuthDecision:
-        """Applies the mode to the event's token (see :class:`AuthMode`); never raises AuthError."""
+        """Checks the origin, then applies the mode to the event's token; never raises AuthError."""
+        try:
+            check_origin(event, self.settings.allowed_origins)
+        except AuthError as exc:
+            logger.warning("origin refused", extra={"reason": exc.reason, "detail": str(exc)})
+            return AuthDecision(False, ANONYMOUS, exc.reason)
         if self.settings.mode is AuthMode.NONE:
             return AuthDecision(True, ANONYMOUS, "auth_disabled")
         try:

@@ -104,19 +104,28 @@ def lambdacast_template() -> Path:
 
 @pytest.fixture
 def open_demo(chromium: Any, web_url: str) -> Iterator[Callable[..., DemoPage]]:
-    """Open the demo in a fresh browser context: ``open_demo(ws=..., channel=..., name=...)``."""
+    """Open the demo in a fresh browser context: ``open_demo(ws=..., channel=..., name=...)``.
+
+    ``base=`` opens it from another server (the emulator's own page, whose origin its dev token minter
+    answers) instead of the plain static server; ``before=`` gets the page before it navigates (to
+    install routes).
+    """
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_TIMEOUT_MS)
     contexts: list[Any] = []
     pages: list[DemoPage] = []
 
-    def _open(**params: str) -> DemoPage:
+    def _open(
+        base: str | None = None, before: Callable[[Any], None] | None = None, **params: str
+    ) -> DemoPage:
         context = chromium.new_context(viewport={"width": 1100, "height": 720})
         contexts.append(context)
         demo = DemoPage(context.new_page())
         pages.append(demo)
-        demo.page.goto(f"{web_url}?{urlencode(params)}")
+        if before is not None:
+            before(demo.page)
+        demo.page.goto(f"{base or web_url}?{urlencode(params)}")
         return demo
 
     yield _open

@@ -53,7 +53,8 @@ def test_two_pages_in_one_channel_exchange_messages_both_ways(
     )
     alice.send("Messages arrive in seq order, without duplicates.")
 
-    # THEN both tabs show the whole conversation, in the same order, with the senders' names
+    # THEN both tabs show the whole conversation, in the same order, from senders the server names
+    # (anonymous here: no one signed in, and the name typed in the box is not an identity)
     conversation = [
         "Hi Bob! Is the serverless backend up?",
         "Up and fanning out. Try killing my socket.",
@@ -61,7 +62,7 @@ def test_two_pages_in_one_channel_exchange_messages_both_ways(
     ]
     _expect_texts(alice, conversation)
     _expect_texts(bob, conversation)
-    assert alice.page.locator("#messages li.message .author").all_inner_texts() == ["Alice", "Bob", "Alice"]
+    assert alice.page.locator("#messages li.message .author").all_inner_texts() == ["anonymous"] * 3
     # AND each tab marks its own messages as its own
     assert alice.page.locator("#messages li.message.mine").count() == 2
     assert bob.page.locator("#messages li.message.mine").count() == 1
@@ -87,7 +88,7 @@ def test_user_content_is_shown_as_text_never_as_html(
     # THEN the reader sees the literal text, no element was created, and nothing ran
     _expect_texts(reader, [payload])
     assert reader.page.locator("#messages img, #messages script, #messages b").count() == 0
-    assert reader.page.locator("#messages li.message .author").inner_text() == "<b>mallory</b>"
+    assert reader.page.locator("#messages li.message .author").inner_text() == "anonymous"
     assert reader.page.evaluate("window.__pwned === undefined")
 
 
@@ -297,3 +298,64 @@ def test_an_anonymous_page_is_refused_a_private_channel_with_forbidden(
     # AND the connection itself stays open for public channels
     expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
     assert demo.page.locator("#members").is_hidden()
+
+
+def _record_sockets(page: Any, hosts: list[str], refused: list[str]) -> None:
+    """Route every WebSocket of ``page``: ones to ``hosts`` are recorded and held (nothing leaves the
+    machine), the rest go to the server as usual."""
+
+    def route(ws: Any) -> None:
+        if any(host in ws.url for host in hosts):
+            refused.append(ws.url)  # never connected to a server: the test only learns the page tried
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(lambda url: True, route)
+
+
+def test_a_link_with_a_foreign_ws_is_ignored(open_demo: Callable[..., DemoPage], lambdacast: Any) -> None:
+    # GIVEN the attack: a link to the demo that points it at someone else's server
+    from playwright.sync_api import expect
+
+    attempted: list[str] = []
+    evil = "wss://evil.example/prod"
+
+    def before(page: Any) -> None:
+        _record_sockets(page, ["evil.example"], attempted)
+        page.route(  # the site's config.json names this stack (here: the local emulator)
+            "**/config.json",
+            lambda route: route.fulfill(json={"webSocketUrl": lambdacast.ws_url}),
+        )
+
+    # WHEN the page is opened with ?ws=wss://evil.example
+    demo = open_demo(before=before, ws=evil, channel=_channel())
+
+    # THEN it says it ignored the link and connects to the configured server instead, never to evil.example
+    expect(demo.page.locator("#endpoint-warning")).to_contain_text(f"Ignored ?ws={evil}")
+    expect(demo.page.locator("#endpoint")).to_have_text(lambdacast.ws_url)
+    expect(demo.page.locator("body")).to_have_attribute("data-state", "open")
+    assert attempted == []
+
+
+def test_a_link_with_the_configured_ws_is_followed(open_demo: Callable[..., DemoPage]) -> None:
+    # GIVEN a site whose config.json names its deployed stack, and a link naming that same stack
+    from playwright.sync_api import expect
+
+    stack = "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+    attempted: list[str] = []
+
+    def before(page: Any) -> None:
+        _record_sockets(page, ["execute-api"], attempted)
+        page.route("**/config.json", lambda route: route.fulfill(json={"webSocketUrl": stack}))
+
+    # WHEN the page is opened with ?ws=<that stack>
+    demo = open_demo(before=before, ws=stack, attempts="1")
+
+    # THEN the page uses it and opens its socket there (held by the test: nothing leaves the machine)
+    expect(demo.page.locator("#endpoint")).to_have_text(stack)
+    expect(demo.page.locator("#endpoint-warning")).to_have_text("")
+    for _ in range(200):  # bounded wait for the page's connection attempt, in small steps
+        if attempted:
+            break
+        demo.page.wait_for_timeout(50)
+    assert attempted[:1] == [stack]

@@ -272,9 +272,228 @@ def test_the_rules_refuse_both_a_secret_and_a_jwks(source: dict[str, Any]) -> No
     assert "not both" in failures[0]
 
 
-@pytest.mark.parametrize("missing", ["AuthIssuer", "AuthAudience"])
-def test_the_rules_refuse_a_jwks_without_issuer_or_audience(source: dict[str, Any], missing: str) -> None:
-    # GIVEN a JWKS URL without an issuer (or audience) WHEN the rules are evaluated THEN the deploy fails
-    failures = _rule_failures(source, **{**JWKS, missing: ""})
+def test_the_rules_refuse_a_jwks_without_an_issuer(source: dict[str, Any]) -> None:
+    # GIVEN a JWKS URL without an issuer WHEN the rules are evaluated THEN the deploy fails naming it
+    failures = _rule_failures(source, **{**JWKS, "AuthIssuer": ""})
     assert len(failures) == 1
-    assert missing in failures[0]
+    assert "AuthIssuer" in failures[0]
+
+
+# -- Abuse and cost bounds (docs/security.md) -----------------------------------------------------
+
+FUNCTIONS = {
+    "AuthorizerFunction": "AuthorizerReservedConcurrency",
+    "ConnectFunction": "ConnectReservedConcurrency",
+    "DisconnectFunction": "DisconnectReservedConcurrency",
+    "DefaultFunction": "DefaultReservedConcurrency",
+    "PublishFunction": "PublishReservedConcurrency",
+    "FanoutFunction": "FanoutReservedConcurrency",
+}
+
+
+def _parameters(source: dict[str, Any], **overrides: str) -> dict[str, str]:
+    values = {name: str(p.get("Default", "")) for name, p in source["Parameters"].items()}
+    values.update(overrides)
+    return values
+
+
+def _resolve(node: Any, cfn: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """A property value with ``Fn::If`` (the template's conditions) and ``Ref`` resolved; None: NoValue."""
+    if isinstance(node, dict) and list(node) == ["Fn::If"]:
+        condition, when_true, when_false = node["Fn::If"]
+        chosen = when_true if _evaluate(cfn["Conditions"][condition], parameters) else when_false
+        return _resolve(chosen, cfn, parameters)
+    if node == {"Ref": "AWS::NoValue"}:
+        return None
+    if isinstance(node, dict) and list(node) == ["Ref"] and node["Ref"] in parameters:
+        return parameters[node["Ref"]]
+    return node
+
+
+def test_the_audience_is_lambdacast_by_default_and_cannot_be_emptied(source: dict[str, Any]) -> None:
+    # GIVEN the AuthAudience parameter
+    audience = source["Parameters"]["AuthAudience"]
+    # THEN it defaults to lambdacast and an empty value is refused before anything is deployed
+    assert (audience["Default"], audience["MinLength"]) == ("lambdacast", 1)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable"),
+    [
+        ("AuthAudience", "AUTH_AUDIENCE"),
+        ("MaxTokenLifetimeSeconds", "AUTH_MAX_TOKEN_LIFETIME_SECONDS"),
+        ("AllowedOrigins", "AUTH_ALLOWED_ORIGINS"),
+    ],
+)
+def test_token_and_origin_settings_reach_the_authorizer(
+    cfn: dict[str, Any], parameter: str, variable: str
+) -> None:
+    # GIVEN the deployed authorizer function
+    variables = cfn["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    # THEN it reads the parameter
+    assert variables[variable] == {"Ref": parameter}
+
+
+def test_token_lifetime_defaults_to_a_day(source: dict[str, Any]) -> None:
+    # GIVEN the MaxTokenLifetimeSeconds parameter THEN it defaults to 24 h and stays within a week
+    parameter = source["Parameters"]["MaxTokenLifetimeSeconds"]
+    assert (parameter["Default"], parameter["MaxValue"]) == (86400, 604800)
+
+
+def test_allowed_origins_accepts_exact_origins_only(source: dict[str, Any]) -> None:
+    # GIVEN the AllowedOrigins parameter's pattern
+    import re
+
+    pattern = source["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    # THEN empty (any origin) and lists of origins pass; paths and wildcards are refused at deploy time
+    assert source["Parameters"]["AllowedOrigins"]["Default"] == ""
+    for ok in ["", "https://example.com", "https://a.example, http://localhost:8000"]:
+        assert re.fullmatch(pattern, ok), ok
+    for bad in ["*", "https://example.com/app", "example.com", "https://a.example,"]:
+        assert not re.fullmatch(pattern, bad), bad
+
+
+@pytest.mark.parametrize(("function", "parameter"), sorted(FUNCTIONS.items()))
+def test_reserved_concurrency_is_a_parameter_off_by_default(
+    source: dict[str, Any], cfn: dict[str, Any], function: str, parameter: str
+) -> None:
+    # GIVEN the function's ReservedConcurrentExecutions in the translator's output
+    value = cfn["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    # WHEN the parameters are left at their defaults THEN nothing is reserved (the property is absent)
+    assert source["Parameters"][parameter]["Default"] == "unreserved"
+    assert _resolve(value, cfn, _parameters(source)) is None
+    # AND WHEN the operator sets a number THEN that many executions are reserved
+    assert _resolve(value, cfn, _parameters(source, **{parameter: "25"})) == "25"
+
+
+def test_reserved_concurrency_parameters_refuse_anything_but_a_number_or_unreserved(
+    source: dict[str, Any],
+) -> None:
+    # GIVEN each reserved-concurrency parameter's pattern
+    import re
+
+    for parameter in FUNCTIONS.values():
+        pattern = source["Parameters"][parameter]["AllowedPattern"]
+        # THEN "unreserved" and counts pass (0 is the documented kill switch), anything else fails the deploy
+        for ok in ["unreserved", "0", "100"]:
+            assert re.fullmatch(pattern, ok), (parameter, ok)
+        for bad in ["-1", "lots", ""]:
+            assert not re.fullmatch(pattern, bad), (parameter, bad)
+
+
+def test_the_sqs_event_source_caps_its_concurrency(cfn: dict[str, Any]) -> None:
+    # GIVEN the event source mappings of the translated template
+    mappings = _of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    # THEN the one on FanoutQueue caps concurrent FanoutFunction invocations by a parameter
+    assert len(mappings) == 1
+    props = next(iter(mappings.values()))["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["FanoutQueue", "Arn"]}
+    assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "FanoutMaxConcurrency"}}
+
+
+def test_no_role_may_receive_or_delete_on_any_queue_but_the_fanout_queue(cfn: dict[str, Any]) -> None:
+    # GIVEN every role of the translated template
+    roles = _of_type(cfn, "AWS::IAM::Role")
+    # THEN no role carries SAM's AWSLambdaSQSQueueExecutionRole (receive/delete on "*")
+    for name, role in roles.items():
+        managed = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
+        assert "AWSLambdaSQSQueueExecutionRole" not in managed, name
+    # AND every statement granting sqs:ReceiveMessage/DeleteMessage names FanoutQueue only
+    polling = [
+        s
+        for s in _statements(cfn)
+        if {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(_actions(s)) or "sqs:*" in _actions(s)
+    ]
+    assert polling, "FanoutFunction must be able to poll its queue"
+    for statement in polling:
+        assert _resources(statement) == [{"Fn::GetAtt": ["FanoutQueue", "Arn"]}], statement
+    assert [s["Sid"] for s in polling] == ["PollTheFanoutQueueOnly"]
+    assert polling[0] in _role_statements(cfn, "FanoutFunction")
+
+
+def _stage(cfn: dict[str, Any], api: str) -> dict[str, Any]:
+    stages = [
+        s
+        for s in _of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+        if s["Properties"]["ApiId"] == {"Ref": api}
+    ]
+    assert len(stages) == 1
+    return dict(stages[0]["Properties"])
+
+
+@pytest.mark.parametrize(
+    ("api", "log_group", "fields"),
+    [
+        (
+            "WebSocketApi",
+            "WebSocketAccessLogs",
+            {"connectionId", "routeKey", "status", "integrationLatency", "requestId", "ip", "eventType"},
+        ),
+        (
+            "PublishApi",
+            "PublishApiAccessLogs",
+            {"routeKey", "status", "integrationLatency", "requestId", "ip"},
+        ),
+    ],
+)
+def test_both_stages_write_json_access_logs_to_a_group_with_retention(
+    cfn: dict[str, Any], api: str, log_group: str, fields: set[str]
+) -> None:
+    # GIVEN the stage of each API in the translated template
+    settings = _stage(cfn, api)["AccessLogSettings"]
+    # THEN it logs to its own log group, which has a retention set by a parameter
+    assert settings["DestinationArn"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    group = cfn["Resources"][log_group]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
+    # AND each line is a JSON object with the fields an abuse investigation needs
+    line = json.loads(settings["Format"])
+    assert fields <= set(line)
+    assert line["ip"] == "$context.identity.sourceIp"
+    assert all(value.startswith("$context.") for value in line.values())
+
+
+def test_the_websocket_stage_logs_once_the_account_role_exists(
+    source: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    # GIVEN the account-wide CloudWatch role API Gateway needs to write WebSocket logs
+    account = cfn["Resources"]["ApiGatewayAccount"]
+    role = cfn["Resources"]["ApiGatewayCloudWatchRole"]
+    # THEN the stack creates it by default (ApiGatewayLoggingRole=create) and keeps both on deletion
+    assert source["Parameters"]["ApiGatewayLoggingRole"]["Default"] == "create"
+    assert account["Condition"] == role["Condition"] == "CreateApiGatewayLoggingRole"
+    assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    # AND the WebSocket log group references it, so the stage is created after the account setting
+    tags = cfn["Resources"]["WebSocketAccessLogs"]["Properties"]["Tags"]
+    assert _resolve(tags[0]["Value"], cfn, _parameters(source)) == {"Ref": "ApiGatewayAccount"}
+    assert (
+        _resolve(tags[0]["Value"], cfn, _parameters(source, ApiGatewayLoggingRole="existing")) == "existing"
+    )
+
+
+def test_the_table_is_retained_and_protected_in_prod(source: dict[str, Any], cfn: dict[str, Any]) -> None:
+    # GIVEN the table in the translated template
+    (table,) = _of_type(cfn, "AWS::DynamoDB::Table").values()
+    # THEN deleting the stack or replacing the table keeps the data
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    # AND deletion protection is off by default, on when TableDeletionProtection=true
+    protection = table["Properties"]["DeletionProtectionEnabled"]
+    assert _resolve(protection, cfn, _parameters(source)) is False
+    assert _resolve(protection, cfn, _parameters(source, TableDeletionProtection="true")) is True
+
+
+def test_the_prod_environment_turns_table_deletion_protection_on() -> None:
+    # GIVEN samconfig.toml
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = dict(
+        item.split("=", 1)
+        for item in shlex.split(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    )
+    # THEN its prod environment deploys with the table protected
+    assert overrides["TableDeletionProtection"] == "true"

@@ -6,7 +6,9 @@ user into a short-lived HS256 JWT that lambdacast's ``$connect`` authorizer acce
 * ``sub``: the user id (becomes ``userId`` in every frame and presence list);
 * ``name``: a display name shown to other presence members;
 * ``channels``: glob patterns of the ``private-``/``presence-`` channels the user may use;
-* ``exp``: a few minutes from now (the browser fetches a fresh token on every reconnect).
+* ``aud``: ``lambdacast`` (the authorizer's ``AuthAudience``), so the token is good for nothing else;
+* ``iat`` and ``exp``: now, and a few minutes from now (the browser fetches a fresh token on every
+  reconnect; the authorizer refuses tokens minted to live longer than ``MaxTokenLifetimeSeconds``).
 
 The secret is the same value as the SSM SecureString the authorizer reads (``AUTH_SECRET_PARAMETER``);
 give it to this backend through its own secret store, never in source code.
@@ -27,6 +29,8 @@ from typing import Any
 import jwt
 
 DEFAULT_TTL_SECONDS = 300
+DEFAULT_AUDIENCE = "lambdacast"  # the template's AuthAudience default
+MAX_TTL_SECONDS = 86400  # the template's MaxTokenLifetimeSeconds default
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def mint_token(
     *,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     issuer: str | None = None,
-    audience: str | None = None,
+    audience: str = DEFAULT_AUDIENCE,
     now: float | None = None,
 ) -> str:
     """Returns an HS256 JWT for ``user`` that expires after ``ttl_seconds``.
@@ -52,9 +56,9 @@ def mint_token(
     Args:
         secret: The shared secret (at least 32 bytes; the authorizer refuses shorter ones).
         user: The authenticated user.
-        ttl_seconds: Lifetime; keep it short (minutes).
-        issuer: Sets ``iss`` when the authorizer is configured with ``AUTH_ISSUER``.
-        audience: Sets ``aud`` when the authorizer is configured with ``AUTH_AUDIENCE``.
+        ttl_seconds: Lifetime; keep it short (minutes). At most ``MAX_TTL_SECONDS``.
+        issuer: Sets ``iss``; needed when the stack sets ``AuthIssuer``.
+        audience: ``aud``: the stack's ``AuthAudience`` (``lambdacast`` unless you changed it).
         now: The current time in seconds (for tests).
 
     Returns:
@@ -62,28 +66,39 @@ def mint_token(
     """
     if len(secret.encode()) < 32:
         raise ValueError("the secret must be at least 32 bytes")
+    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl_seconds must be 1..{MAX_TTL_SECONDS} (the authorizer refuses longer tokens)")
+    if not audience:
+        raise ValueError("the audience is required (the authorizer refuses tokens without aud)")
     issued = int(time.time() if now is None else now)
-    claims: dict[str, Any] = {"sub": user.user_id, "iat": issued, "exp": issued + ttl_seconds}
+    claims: dict[str, Any] = {"sub": user.user_id, "aud": audience, "iat": issued}
+    claims["exp"] = issued + ttl_seconds
     if user.name:
         claims["name"] = user.name
     if user.channels:
         claims["channels"] = list(user.channels)
     if issuer:
         claims["iss"] = issuer
-    if audience:
-        claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def make_app(secret: str, authenticate: Callable[[dict[str, Any]], SiteUser | None]) -> WsgiApp:
+def make_app(
+    secret: str,
+    authenticate: Callable[[dict[str, Any]], SiteUser | None],
+    *,
+    audience: str = DEFAULT_AUDIENCE,
+    issuer: str | None = None,
+) -> WsgiApp:
     """A WSGI app answering ``POST`` with ``{"token": ...}`` for the signed-in user, else 401.
 
     Args:
         secret: The shared secret.
         authenticate: The site's own session check: the WSGI environ -> the user, or None.
+        audience: The stack's ``AuthAudience``.
+        issuer: The stack's ``AuthIssuer``, if it sets one.
 
     Returns:
         The WSGI application.
@@ -95,7 +110,8 @@ def make_app(secret: str, authenticate: Callable[[dict[str, Any]], SiteUser | No
         user = authenticate(environ)
         if user is None:
             return _json(start_response, "401 Unauthorized", {"error": "sign in first"})
-        return _json(start_response, "200 OK", {"token": mint_token(secret, user)})
+        token = mint_token(secret, user, audience=audience, issuer=issuer)
+        return _json(start_response, "200 OK", {"token": token})
 
     return app
 

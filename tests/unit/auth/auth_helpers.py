@@ -18,7 +18,8 @@ EVENTS = Path(__file__).resolve().parents[3] / "events"
 TEST_SECRET = "lambdacast-test-secret-only-for-unit-tests-0123456789"
 SECRET_PARAMETER = "/lambdacast/test/auth-secret"
 ISSUER = "https://issuer.example.test/"
-AUDIENCE = "lambdacast-test-client"
+AUDIENCE = "lambdacast-test-client"  # the JWKS tests' configured audience
+DEFAULT_AUDIENCE = "lambdacast"  # what the authorizer expects when AUTH_AUDIENCE is not set
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -38,13 +39,23 @@ def event_with_token(token: str | None) -> dict[str, Any]:
     return event
 
 
+def event_time(name: str = "authorizer-token") -> float:
+    """The moment a sample event was captured (its requestTimeEpoch), in seconds.
+
+    The sample events carry short-lived tokens minted around that moment, so a test that verifies
+    one as valid runs with the clock pinned there (``time_machine.travel(event_time(), tick=False)``).
+    """
+    return float(load_event(name)["requestContext"]["requestTimeEpoch"]) / 1000
+
+
 def claims(**overrides: Any) -> dict[str, Any]:
-    """Valid claims (exp in 10 minutes) with overrides; an override of None removes the claim."""
+    """Valid claims (default audience, exp in 10 minutes) with overrides; None removes a claim."""
     now = int(time.time())
     base: dict[str, Any] = {
         "sub": "user-42",
         "name": "Ada",
         "channels": ["private-team-*", "presence-lobby"],
+        "aud": DEFAULT_AUDIENCE,
         "iat": now,
         "exp": now + 600,
     }

@@ -10,7 +10,16 @@ from typing import Any
 
 import boto3
 import pytest
-from auth_helpers import AUDIENCE, ISSUER, SECRET_PARAMETER, TEST_SECRET, JwksServer, SigningKeys
+import time_machine
+from auth_helpers import (
+    AUDIENCE,
+    ISSUER,
+    SECRET_PARAMETER,
+    TEST_SECRET,
+    JwksServer,
+    SigningKeys,
+    event_time,
+)
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lambdacast.auth import AuthSettings, clear_key_caches
 from moto import mock_aws
@@ -28,6 +37,13 @@ def _fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clear_key_caches()
     yield
     clear_key_caches()
+
+
+@pytest.fixture
+def at_event_time() -> Iterator[None]:
+    """The clock pinned to the sample events' capture time, when their 5-minute tokens were fresh."""
+    with time_machine.travel(event_time(), tick=False):
+        yield
 
 
 @pytest.fixture

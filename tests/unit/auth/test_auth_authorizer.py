@@ -38,7 +38,7 @@ def effect(result: dict[str, Any]) -> str:
     return str(statements[0]["Effect"])
 
 
-@pytest.mark.usefixtures("ssm")
+@pytest.mark.usefixtures("ssm", "at_event_time")
 @pytest.mark.parametrize(
     ("mode", "event_name", "expected_effect", "expected_principal", "reason"),
     [
@@ -62,7 +62,7 @@ def effect(result: dict[str, Any]) -> str:
 def test_mode_matrix(
     mode: str, event_name: str, expected_effect: str, expected_principal: str, reason: str
 ) -> None:
-    # GIVEN an authorizer in a mode and a $connect event from events/
+    # GIVEN an authorizer in a mode and a $connect event from events/, at the time it was captured
     event = load_event(event_name)
     subject = authorizer(mode)
     # WHEN it decides and answers
@@ -111,7 +111,7 @@ def test_anonymous_allow_context_reads_back_as_anonymous() -> None:
     assert identity == ANONYMOUS
 
 
-@pytest.mark.usefixtures("ssm")
+@pytest.mark.usefixtures("ssm", "at_event_time")
 def test_allowed_identity_reads_back_in_later_events() -> None:
     # GIVEN the answer to an authenticated $connect
     result = authorizer("optional").authorize(load_event("authorizer-token"))
@@ -211,7 +211,7 @@ def handler_env(monkeypatch: pytest.MonkeyPatch, ssm: Any) -> Any:
     default_authorizer.cache_clear()
 
 
-@pytest.mark.usefixtures("handler_env")
+@pytest.mark.usefixtures("handler_env", "at_event_time")
 @pytest.mark.parametrize(
     ("event_name", "expected_effect"),
     [("authorizer-token", "Allow"), ("authorizer-no-token", "Deny")],

@@ -34,8 +34,9 @@ def test_valid_token_gives_its_identity(hs256_settings: AuthSettings) -> None:
     assert identity == Identity(user_id="user-7", channels=("private-ops-*",), name="Grace")
 
 
+@pytest.mark.usefixtures("at_event_time")
 def test_event_token_signed_with_the_test_secret_is_valid(hs256_settings: AuthSettings) -> None:
-    # GIVEN the sample event with a token (signed with the test secret, exp in 2100)
+    # GIVEN the sample event with a 5-minute token signed with the test secret, at the event's time
     token = token_from_event(load_event("authorizer-token"))
     assert token is not None
     # WHEN it is verified
@@ -140,27 +141,44 @@ def test_malformed_token_is_refused(hs256_settings: AuthSettings, token: str) ->
     assert refusal(hs256_settings, token) == "malformed"
 
 
+def test_the_audience_defaults_to_lambdacast(hs256_settings: AuthSettings) -> None:
+    # GIVEN HS256 settings without AUTH_AUDIENCE
+    # WHEN a token for the audience "lambdacast" is verified
+    identity = JwtVerifier(hs256_settings).verify(mint_hs256(sub="user-7", aud="lambdacast"))
+    # THEN it is accepted: the audience is "lambdacast" unless configured otherwise
+    assert hs256_settings.audience == "lambdacast"
+    assert identity.user_id == "user-7"
+
+
+def test_a_token_without_aud_is_refused_even_when_no_audience_is_configured(
+    hs256_settings: AuthSettings,
+) -> None:
+    # GIVEN the attack: a JWT the site signs with the same secret for another purpose (no aud)
+    token = mint_hs256(aud=None)
+    # WHEN it is presented as a lambdacast token
+    # THEN it is refused: aud is required in every mode
+    assert refusal(hs256_settings, token) == "missing_claim"
+
+
+def test_a_token_for_another_audience_is_refused_with_the_default_audience(
+    hs256_settings: AuthSettings,
+) -> None:
+    # GIVEN a token the site minted for its billing API with the same secret
+    token = mint_hs256(aud="billing")
+    # WHEN it is verified with the default settings
+    # THEN it is refused
+    assert refusal(hs256_settings, token) == "wrong_audience"
+
+
 def test_wrong_audience_is_refused_when_an_audience_is_configured(ssm: Any) -> None:
     # GIVEN HS256 settings with an audience, and a token for another audience
     settings = AuthSettings.from_env(
         {"AUTH_MODE": "required", "AUTH_SECRET_PARAMETER": SECRET_PARAMETER, "AUTH_AUDIENCE": "chat"}
     )
-    token = mint_hs256(aud="billing")
+    token = mint_hs256(aud="lambdacast")
     # WHEN it is verified
-    # THEN it is refused
+    # THEN it is refused (the default audience is no longer accepted either)
     assert refusal(settings, token) == "wrong_audience"
-
-
-def test_a_token_with_an_audience_is_accepted_when_none_is_configured(
-    hs256_settings: AuthSettings,
-) -> None:
-    # GIVEN HS256 settings without AUTH_AUDIENCE, and a token that names an audience anyway
-    assert hs256_settings.audience is None
-    token = mint_hs256(sub="user-7", aud="billing")
-    # WHEN it is verified
-    identity = JwtVerifier(hs256_settings).verify(token)
-    # THEN it is accepted (the audience is checked only when one is configured)
-    assert identity.user_id == "user-7"
 
 
 def test_the_right_audience_is_accepted_when_one_is_configured(ssm: Any) -> None:
@@ -172,12 +190,21 @@ def test_the_right_audience_is_accepted_when_one_is_configured(ssm: Any) -> None
     assert JwtVerifier(settings).verify(mint_hs256(sub="u", aud="chat")).user_id == "u"
 
 
-def test_a_token_without_aud_is_refused_when_an_audience_is_configured(ssm: Any) -> None:
-    # GIVEN HS256 settings with an audience WHEN a token without aud is verified THEN missing_claim
+def test_an_audience_list_containing_the_audience_is_accepted(hs256_settings: AuthSettings) -> None:
+    # GIVEN a token minted for several audiences, lambdacast among them (RFC 7519 allows a list)
+    token = mint_hs256(sub="u", aud=["billing", "lambdacast"])
+    # WHEN it is verified THEN it is accepted
+    assert JwtVerifier(hs256_settings).verify(token).user_id == "u"
+
+
+def test_a_token_without_iss_is_refused_when_an_issuer_is_configured(ssm: Any) -> None:
+    # GIVEN HS256 settings with an issuer, and a token that names none
     settings = AuthSettings.from_env(
-        {"AUTH_MODE": "required", "AUTH_SECRET_PARAMETER": SECRET_PARAMETER, "AUTH_AUDIENCE": "chat"}
+        {"AUTH_MODE": "required", "AUTH_SECRET_PARAMETER": SECRET_PARAMETER, "AUTH_ISSUER": "https://a.test/"}
     )
-    assert refusal(settings, mint_hs256(sub="u")) == "missing_claim"
+    # WHEN it is verified THEN it is refused: iss is required once an issuer is configured
+    assert refusal(settings, mint_hs256(iss=None)) == "missing_claim"
+    assert JwtVerifier(settings).verify(mint_hs256(iss="https://a.test/")).user_id == "user-42"
 
 
 def test_wrong_issuer_is_refused_when_an_issuer_is_configured(ssm: Any) -> None:

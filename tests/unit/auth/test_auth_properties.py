@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,7 +87,12 @@ def test_any_correctly_signed_claims_get_a_policy(
 
 
 IDENTITY_CLAIMS = st.fixed_dictionaries(
-    {"exp": st.just(4102444800), "sub": st.text(max_size=140) | JSON},
+    {
+        "iat": st.builds(lambda: int(time.time())),
+        "exp": st.builds(lambda: int(time.time()) + 600),
+        "aud": st.just("lambdacast"),
+        "sub": st.text(max_size=140) | JSON,
+    },
     optional={
         "channels": st.lists(st.text(alphabet="private-*?[]!abc/ \n", max_size=30), max_size=6) | JSON,
         "name": st.text(max_size=140) | JSON,

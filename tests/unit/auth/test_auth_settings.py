@@ -12,9 +12,20 @@ def test_defaults_to_auth_disabled() -> None:
     # GIVEN an environment without AUTH_* variables
     # WHEN settings are read
     settings = AuthSettings.from_env({})
-    # THEN auth is off (anonymous only) with a 30 s leeway
+    # THEN auth is off (anonymous only) with a 30 s leeway, the audience "lambdacast", 24 h tokens at
+    # most and no origin restriction
     assert settings.mode is AuthMode.NONE
     assert settings.leeway_seconds == 30
+    assert settings.audience == "lambdacast"
+    assert settings.max_token_lifetime_seconds == 86400
+    assert settings.allowed_origins == frozenset()
+
+
+def test_an_empty_audience_means_the_default_not_no_audience() -> None:
+    # GIVEN AUTH_AUDIENCE set to an empty string (an empty template parameter)
+    # WHEN settings are read
+    # THEN the audience is still "lambdacast": there is no way to switch the audience check off
+    assert AuthSettings.from_env({"AUTH_AUDIENCE": " "}).audience == "lambdacast"
 
 
 def test_reads_a_jwks_configuration() -> None:
@@ -68,6 +79,8 @@ def test_settings_are_frozen() -> None:
         ),
         ({"AUTH_LEEWAY_SECONDS": "soon"}, "AUTH_LEEWAY_SECONDS"),
         ({"AUTH_LEEWAY_SECONDS": "3600"}, "0..300"),
+        ({"AUTH_MAX_TOKEN_LIFETIME_SECONDS": "2592000"}, "60..604800"),
+        ({"AUTH_MAX_TOKEN_LIFETIME_SECONDS": "a day"}, "AUTH_MAX_TOKEN_LIFETIME_SECONDS"),
     ],
 )
 def test_inconsistent_configuration_is_refused(env: dict[str, str], message: str) -> None:

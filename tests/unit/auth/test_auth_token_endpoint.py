@@ -67,6 +67,25 @@ def test_python_token_expires_after_its_ttl(hs256_settings: AuthSettings) -> Non
         JwtVerifier(hs256_settings).verify(token)
 
 
+def test_python_example_refuses_a_lifetime_the_authorizer_would_refuse() -> None:
+    # GIVEN a 30-day TTL
+    # WHEN a token is minted
+    # THEN the example refuses, as the authorizer would (MaxTokenLifetimeSeconds, 24 h by default)
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        mint.mint_token(TEST_SECRET, mint.SiteUser("u"), ttl_seconds=30 * 86400)
+
+
+def test_python_token_names_the_audience_and_its_issue_time() -> None:
+    # GIVEN a token minted by the Python example
+    import jwt
+
+    token = mint.mint_token(TEST_SECRET, mint.SiteUser("u"), now=1_800_000_000)
+    # WHEN its claims are read
+    payload = jwt.decode(token, options={"verify_signature": False})
+    # THEN it carries aud "lambdacast" and a 5-minute iat..exp
+    assert (payload["aud"], payload["exp"] - payload["iat"]) == ("lambdacast", 300)
+
+
 def test_python_example_refuses_a_short_secret() -> None:
     # GIVEN a 16-byte secret
     # WHEN a token is minted
@@ -128,6 +147,15 @@ def test_js_token_passes_the_authorizer(hs256_settings: AuthSettings) -> None:
     identity = JwtVerifier(hs256_settings).verify(token)
     # THEN it is accepted with every claim intact (non-ASCII name included)
     assert identity == Identity("user-js", ("presence-room-1",), "Zoë")
+
+
+def test_js_example_refuses_a_lifetime_the_authorizer_would_refuse() -> None:
+    # GIVEN a 30-day TTL WHEN the JS example mints THEN it refuses with a clear error
+    outcome = run_node(
+        f"try {{ await m.mintToken({{secret: {json.dumps(TEST_SECRET)}, userId: 'u', ttlSeconds: 2592000}});"
+        " console.log('null'); } catch (e) { console.log(JSON.stringify(e.message)); }"
+    )
+    assert "ttlSeconds" in outcome
 
 
 def test_js_default_export_answers_401_until_wired_to_a_session() -> None:
