@@ -140,6 +140,12 @@ def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> SqsClock:
 
 
 def _event_source() -> dict[str, Any]:
-    """FanoutFunction's SQS event source in template.yaml."""
-    function = load_yaml(ROOT / "template.yaml")["Resources"]["FanoutFunction"]["Properties"]
-    return dict(function["Events"]["Batches"]["Properties"])
+    """FanoutFunction's SQS event source mapping in template.yaml."""
+    resources = load_yaml(ROOT / "template.yaml")["Resources"]
+    (mapping,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"].get("FunctionName") == {"Ref": "FanoutFunction"}
+    ]
+    return dict(mapping)
