@@ -64,20 +64,25 @@ test("flush gives up on a gap: delivers what is held in order and reports the mi
   // THEN 4 and 5 are delivered and 2-3 reported missing
   assert.deepEqual(seqs(flushed), [4, 5]);
   assert.deepEqual(flushed.gaps, [{ from: 2, to: 3 }]);
-  // AND a straggler 3 arriving later is dropped, not delivered out of order
-  assert.equal(orderer.push(msg(3)).duplicate, true);
+  // AND a straggler 3 arriving later is still delivered, flagged late (a reported gap is not a loss)
+  const straggler = orderer.push(msg(3));
+  assert.deepEqual([seqs(straggler), straggler.deliver[0].late], [[3], true]);
 });
 
-test("holding more than maxBuffered messages flushes at once", () => {
+test("holding more than maxBuffered messages says so, and gives up on nothing by itself", () => {
   // GIVEN room for two held messages
   const orderer = synced(0, { maxBuffered: 2 });
   orderer.push(msg(2));
   orderer.push(msg(3));
+  assert.equal(orderer.overflowing, false);
   // WHEN a third early message arrives
   const result = orderer.push(msg(4));
-  // THEN the orderer stops waiting for 1
-  assert.deepEqual(seqs(result), [2, 3, 4]);
-  assert.deepEqual(result.gaps, [{ from: 1, to: 1 }]);
+  // THEN nothing is delivered nor reported (the client fills the hole from history first), and it overflows
+  assert.deepEqual([seqs(result), result.gaps], [[], []]);
+  assert.equal(orderer.overflowing, true);
+  // AND giving up delivers 2-4 and reports 1
+  const flushed = orderer.flush();
+  assert.deepEqual([seqs(flushed), flushed.gaps], [[2, 3, 4], [{ from: 1, to: 1 }]]);
 });
 
 test("a skipped seq (own publish without echo) does not hold later messages back", () => {
@@ -150,10 +155,9 @@ test("a live message newer than the resubscribe's seq, received before its reply
   assert.deepEqual([seqs(result), result.gaps], [[], []]);
 });
 
-test("while paused (a history backfill), holding more than maxBuffered does not give up on the gap", () => {
-  // GIVEN an orderer at 0 holding at most 2 messages, paused
+test("past maxBuffered, a late 1 and 2 still deliver everything in order", () => {
+  // GIVEN an orderer at 0 holding at most 2 messages (e.g. during a history backfill)
   const orderer = synced(0, { maxBuffered: 2 });
-  orderer.paused = true;
   // WHEN 3, 4 and 5 arrive (1-2 missing)
   const results = [3, 4, 5].map((s) => orderer.push(msg(s)));
   // THEN nothing is delivered and no gap reported until 1 and 2 come
