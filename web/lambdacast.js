@@ -135,6 +135,14 @@ export class SeqOrderer {
     return highest;
   }
 
+  /** The highest missing seq below the highest held one (the end of the holes), or null. */
+  get highestMissing() {
+    const top = this.highestHeld;
+    if (top === null || this.last === null) return null;
+    for (let seq = top - 1; seq > this.last; seq -= 1) if (!this._held.has(seq)) return seq;
+    return null;
+  }
+
   /** A message frame arrived (live, replayed or from `history`). */
   push(message) {
     const seq = message.seq;
@@ -447,7 +455,9 @@ export class Client {
   /**
    * Receive the messages of a channel, in seq order, without duplicates, across reconnects.
    * @param {string} channel
-   * @param {(message: {channel: string, seq: number, data: unknown, from: object, ts: number}) => void} onMessage
+   * @param {(message: {channel: string, seq: number, epoch?: string, data: unknown, from?: object, msgId?: string,
+   *   ts: number, late?: true}) => void} onMessage called in (epoch, seq) order; `late` marks a message of a gap
+   *   already reported
    * @param {{rewind?: number, onPresence?: (members: object[], change: object) => void}} [options]
    *   rewind: on the client's first subscribe to the channel, deliver up to this many earlier messages first
    *   (from `history`, at most 100). onPresence: for presence- channels, called with the member list
@@ -645,7 +655,11 @@ export class Client {
       }
       frame.before = before;
     }
-    return this._channelRequest(frame, timeout).then((reply) => (Array.isArray(reply.messages) ? reply.messages : []));
+    return this._channelRequest(frame, timeout).then((reply) =>
+      (Array.isArray(reply.messages) ? reply.messages : []).map((m) =>
+        m && m.epoch === undefined && typeof reply.epoch === "string" ? { ...m, epoch: reply.epoch } : m,
+      ),
+    );
   }
 
   /**
@@ -1087,7 +1101,6 @@ export class Client {
           if (gen !== this._socketGen) return undefined;
           entry.op = null;
           if (!err.fromServer) throw err;
-          if (entry.presence) entry.presence.buffer = null;
           this._failChannel(entry, err);
           return undefined;
         },
@@ -1268,9 +1281,9 @@ export class Client {
     if (!orderer.waiting || entry.filling || !this._connected) return;
     const gen = this._socketGen;
     const generation = orderer.generation;
-    const top = orderer.highestHeld; // the hole ends below it
+    const top = orderer.highestHeld; // the holes end below it
     const from = orderer.last;
-    const to = Math.min(top - 1, from + HISTORY_PAGE);
+    const to = Math.min(orderer.highestMissing, from + HISTORY_PAGE);
     entry.filling = true;
     let page = [];
     try {

@@ -168,3 +168,65 @@ test("past maxBuffered, a late 1 and 2 still deliver everything in order", () =>
   orderer.push(msg(1));
   assert.deepEqual(seqs(orderer.push(msg(2))), [2, 3, 4, 5]);
 });
+
+const inEpoch = (epoch, seq) => ({ ...msg(seq), epoch });
+
+test("a subscribed reply of another epoch restarts the stream at 0 and reports what was not replayed", () => {
+  // GIVEN an orderer at seq 9 of epoch e1
+  const orderer = new SeqOrderer();
+  orderer.sync(9, { epoch: "e1" });
+  // WHEN the resubscribe answers seq 3 of e2, without a full replay
+  const result = orderer.sync(3, { epoch: "e2", recovered: false });
+  // THEN the stream restarted in e2 and 1-3 are the gap
+  assert.deepEqual([result.reset, result.epoch, result.gaps], [true, "e2", [{ from: 1, to: 3 }]]);
+  assert.deepEqual([orderer.epoch, orderer.last], ["e2", 3]);
+});
+
+test("on a restart, messages the old epoch held are delivered first, as `prior`", () => {
+  // GIVEN an orderer of e1 at 1 holding 3 (2 missing)
+  const orderer = new SeqOrderer();
+  orderer.sync(1, { epoch: "e1" });
+  orderer.push(inEpoch("e1", 3));
+  // WHEN seq 1 of a new epoch e2 arrives
+  const result = orderer.push(inEpoch("e2", 1));
+  // THEN e1's 3 comes first (2 reported), then e2's 1
+  assert.deepEqual(
+    [seqs(result.prior), result.prior.gaps, result.reset, seqs(result)],
+    [[3], [{ from: 2, to: 2 }], true, [1]],
+  );
+});
+
+test("frames of an epoch left behind are stale; the reset is not applied twice", () => {
+  // GIVEN an orderer moved from e1 to e2 by a frame, whose subscribe was sent in e1 (generation 0)
+  const orderer = new SeqOrderer();
+  orderer.sync(5, { epoch: "e1" });
+  const generation = orderer.generation;
+  orderer.push(inEpoch("e2", 1));
+  // WHEN e1's 6 arrives, then the reply says e2 with reset: true
+  const stale = orderer.push(inEpoch("e1", 6));
+  const reply = orderer.sync(1, { epoch: "e2", reset: true, recovered: true, generation });
+  // THEN the stale frame is dropped and the reply restarts nothing
+  assert.deepEqual([stale.stale, seqs(stale)], [true, []]);
+  assert.deepEqual([reply.reset, orderer.last], [undefined, 1]);
+});
+
+test("a late message is delivered once: a second copy is a duplicate", () => {
+  // GIVEN an orderer that reported 2-3 as a gap
+  const orderer = synced(1);
+  orderer.push(msg(4));
+  orderer.flush();
+  // WHEN 3 arrives, twice
+  const [first, second] = [orderer.push(msg(3)), orderer.push(msg(3))];
+  // THEN the first is delivered late and the second dropped
+  assert.deepEqual([seqs(first), first.late, second.duplicate], [[3], true, true]);
+});
+
+test("an ack of another epoch does not mark a seq of this one as skipped", () => {
+  // GIVEN an orderer of e2 at 0
+  const orderer = new SeqOrderer();
+  orderer.sync(0, { epoch: "e2" });
+  // WHEN an ack of e1 says seq 1 was ours, then e2's 1 arrives
+  orderer.skip(1, "e1");
+  // THEN e2's 1 is delivered
+  assert.deepEqual(seqs(orderer.push(inEpoch("e2", 1))), [1]);
+});
