@@ -1350,7 +1350,8 @@ export class Client {
       this._emit(frame.type, memberEvent(frame));
       return;
     }
-    if (state.buffer !== null) state.buffer.push(frame); // a snapshot is on its way: apply after it
+    if (state.buffer !== null)
+      state.buffer.push(frame); // a snapshot is on its way: apply after it
     else if (state.members !== null) this._acceptMember(entry, frame, true);
   }
 
