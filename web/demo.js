@@ -118,12 +118,20 @@ function addSystemLine(text, kind = "info") {
   scrollToEnd();
 }
 
+/** msgIds of this tab's publishes: its own messages, whatever the stack's SenderIdentity shows in `from`. */
+const ownMsgIds = new Set();
+
+function newMsgId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function addMessage(message, ownConnectionId) {
   const data = message.data;
   const isChat = data !== null && typeof data === "object" && typeof data.text === "string";
   const name = isChat && typeof data.name === "string" && data.name ? data.name : (message.from?.userId ?? "anonymous");
   const text = isChat ? data.text : JSON.stringify(data);
-  const mine = message.from?.connectionId && message.from.connectionId === ownConnectionId;
+  const mine =
+    ownMsgIds.has(message.msgId) || (message.from?.connectionId && message.from.connectionId === ownConnectionId);
 
   const item = el("li", mine ? "message mine" : "message");
   item.dataset.seq = String(message.seq);
@@ -373,10 +381,11 @@ async function main() {
   });
   client.on("gap", (gap) => {
     if (gap.channel !== channel) return;
-    const text = gap.reset
-      ? "The channel started over (the server was reset)."
-      : `${gap.to - gap.from + 1} message${gap.to === gap.from ? "" : "s"} published while you were away could not be shown.`;
-    addSystemLine(text, "warn");
+    const count = gap.to - gap.from + 1;
+    addSystemLine(`${count} message${count === 1 ? "" : "s"} could not be shown.`, "warn");
+  });
+  client.on("reset", (reset) => {
+    if (reset.channel === channel) addSystemLine("The channel started over (its server was reset).", "warn");
   });
   join(channel);
   renderAuth();
@@ -402,7 +411,10 @@ async function main() {
     ui.input.value = "";
     const name = auth?.name ?? (ui.name.value.trim() || "anonymous");
     try {
-      await client.publish(channel, { name, text }, { echo: true });
+      // Our own msgId, known before the echo arrives (it may come before the ack).
+      const msgId = newMsgId();
+      ownMsgIds.add(msgId);
+      await client.publish(channel, { name, text }, { echo: true, msgId });
     } catch (err) {
       ui.sendError.textContent = `Not sent (${err.code}): ${err.message}`;
       ui.sendError.dataset.code = err.code;
