@@ -223,7 +223,10 @@ export interface SubscribeOptions {
 
 export interface Subscription {
   readonly channel: string;
-  /** Resolves when the server confirms; rejects with the server's code (`forbidden`, `too_many_members`...). */
+  /**
+   * Resolves when the server confirms; rejects with the server's code (`forbidden`, `too_many_members`...).
+   * `internal_error` and `rate_limited` are retried up to 3 times first.
+   */
   readonly ready: Promise<void>;
   /** presence- channels: the live member list (sorted by userId) once known; else null. */
   readonly members: Member[] | null;

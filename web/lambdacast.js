@@ -36,6 +36,9 @@ export const DEFAULTS = Object.freeze({
 /** Retries of a publish answered `internal_error` (not numbered, safe to resend with the same msgId). */
 const PUBLISH_ERROR_RETRIES = 2;
 
+/** Retries of a subscribe answered `internal_error` or `rate_limited` (subscribing is idempotent). */
+const SUBSCRIBE_RETRIES = 3;
+
 /** Member events held per presence channel while waiting for a missing version, before refetching at once. */
 const MAX_PENDING_MEMBER_EVENTS = 100;
 
@@ -491,6 +494,7 @@ export class Client {
         subscribed: false, // the server has confirmed it on the current socket
         op: null, // the subscribe/unsubscribe request in flight (one at a time per channel)
         waiters: [],
+        retries: 0, // transient refusals of the current subscribe
         gapTimer: null,
         rewind: 0, // earlier messages to fetch on the first subscribe
         backfilling: false, // a history backfill is running: do not give up on gaps meanwhile
@@ -1088,6 +1092,7 @@ export class Client {
           if (gen !== this._socketGen) return undefined;
           entry.op = null;
           entry.subscribed = true;
+          entry.retries = 0;
           this._deliver(
             entry,
             orderer.sync(reply.seq, { recovered: reply.recovered === true, from, epoch: reply.epoch }),
@@ -1101,7 +1106,21 @@ export class Client {
           if (gen !== this._socketGen) return undefined;
           entry.op = null;
           if (!err.fromServer) throw err;
-          this._failChannel(entry, err);
+          const delay = entry.retries < SUBSCRIBE_RETRIES ? this._retryDelay(err, entry.retries) : null;
+          if (delay === null) {
+            entry.retries = 0;
+            this._failChannel(entry, err);
+            return undefined;
+          }
+          // A transient refusal changed nothing on the server: subscribe again (ready stays pending), without
+          // holding back the session (other channels, the 'open' state) meanwhile.
+          entry.retries += 1;
+          entry.op = new Promise((resolve) => this._setTimeout(resolve, delay)).then(() => {
+            if (gen !== this._socketGen) return undefined;
+            entry.op = null;
+            return this._sync(entry);
+          });
+          entry.op.catch((retryError) => gen === this._socketGen && this._lose(retryError));
           return undefined;
         },
       );
@@ -1524,19 +1543,25 @@ export class Client {
     );
   }
 
+  /**
+   * How long to wait before sending a refused request again, or null when it must not be: `rate_limited`
+   * after its `retryAfterMs`, `internal_error` (the server changed nothing) after the reconnect backoff.
+   */
+  _retryDelay(err, attempt) {
+    const retryAfter = err.frame?.retryAfterMs;
+    if (err.code === "rate_limited" && Number.isSafeInteger(retryAfter) && retryAfter >= 0) return retryAfter;
+    if (err.code === "internal_error") return backoffDelay(attempt, this.options.backoff, this._random);
+    return null;
+  }
+
   /** A publish attempt failed: resend it (same msgId) when that is safe and there is time, else reject. */
   _publishFailed(item, err) {
     if (!err.fromServer && err.code === "connection_lost") return this._requeuePublish(item);
-    const code = err.code;
-    let delay = null;
-    if (code === "rate_limited" && Number.isSafeInteger(err.frame.retryAfterMs) && err.frame.retryAfterMs >= 0) {
-      delay = err.frame.retryAfterMs;
-    } else if (code === "internal_error" && item.errors < PUBLISH_ERROR_RETRIES) {
-      // internal_error means not numbered; the msgId makes the resend safe even if it was.
-      delay = backoffDelay(item.errors, this.options.backoff, this._random);
-      item.errors += 1;
-    }
+    // internal_error means not numbered; the msgId makes the resend safe even if it was.
+    const errorsLeft = err.code !== "internal_error" || item.errors < PUBLISH_ERROR_RETRIES;
+    const delay = err.fromServer && errorsLeft ? this._retryDelay(err, item.errors) : null;
     if (delay === null || this._now() + delay >= item.deadline) return this._failPublish(item, err);
+    if (err.code === "internal_error") item.errors += 1;
     item.timer = this._setTimeout(() => {
       item.timer = null;
       if (this._publishing.get(item.channel) !== item) return; // the connection went meanwhile: requeued
