@@ -102,7 +102,10 @@ test("a subscribe waiting to retry does not hold back the session or other chann
   const t = await setup({ server: { autoAck: true } });
   t.server.refuse.set("lobby", "internal_error");
   const lobby = t.client.subscribe("lobby", () => {});
-  const lobbyReady = lobby.ready.then(() => "ready", () => "rejected");
+  const lobbyReady = lobby.ready.then(
+    () => "ready",
+    () => "rejected",
+  );
   t.client.subscribe("news", () => {});
   // WHEN the session opens and news publishes
   const ws = await openSession(t);
