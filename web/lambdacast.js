@@ -1081,8 +1081,8 @@ export class Client {
         frame.since = from;
         if (orderer.epoch !== null) frame.epoch = orderer.epoch;
       }
-      // Member events may arrive before `subscribed`: hold them for the snapshot that follows it.
-      if (entry.presence) entry.presence.buffer ??= [];
+      // Member events before the snapshot that follows `subscribed` are in it: hold them off the old list.
+      if (entry.presence) entry.presence.buffer = [];
       entry.op = this._request(frame).then(
         async (reply) => {
           if (gen !== this._socketGen) return undefined;
@@ -1191,6 +1191,7 @@ export class Client {
       state.ticket += 1; // a snapshot in flight no longer counts
       state.fetching = false;
       state.buffer = null;
+      state.pending.clear(); // the next snapshot covers them
     }
   }
 
@@ -1328,7 +1329,11 @@ export class Client {
   _refreshPresence(entry) {
     const state = entry.presence;
     const ticket = ++state.ticket; // only the latest snapshot request counts
-    state.buffer ??= [];
+    // Every member event received so far is in the snapshot asked for now (its change was committed before
+    // it was posted, and the list is read after this request arrives): only later ones are applied on top.
+    // That also drops held events that wait for a version this snapshot covers (or that never comes).
+    state.buffer = [];
+    state.pending.clear();
     state.fetching = true;
     if (state.timer !== null) this._clearTimeout(state.timer);
     state.timer = null;
@@ -1339,7 +1344,7 @@ export class Client {
         for (const member of Array.isArray(reply.members) ? reply.members : []) {
           if (member && typeof member.userId === "string") members.set(member.userId, member);
         }
-        const held = [...(state.buffer ?? []), ...state.pending.values()];
+        const held = [...(state.buffer ?? []), ...state.pending.values()]; // all received after the request
         state.members = members;
         state.v = Number.isSafeInteger(reply.v) ? reply.v : null;
         state.buffer = null;
