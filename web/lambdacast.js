@@ -1303,7 +1303,9 @@ export class Client {
     const generation = orderer.generation;
     const top = orderer.highestHeld; // the holes end below it
     const from = orderer.last;
-    const to = Math.min(orderer.highestMissing, from + HISTORY_PAGE);
+    const missing = orderer.highestMissing;
+    if (missing === null) return;
+    const to = Math.min(missing, from + HISTORY_PAGE);
     entry.filling = true;
     let page = [];
     try {
