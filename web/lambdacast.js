@@ -418,6 +418,7 @@ export class Client {
     this._publishing = new Map(); // channel -> the publish in flight or waiting to retry (orderedPublish)
     this._publishCount = 0; // numbers publishes, so resent ones keep their place in the queue
     this._quiet = new Set(); // msgIds of our unsettled publishes without echo: not delivered back to us
+    this._retrying = new Set(); // publishes waiting out retryAfterMs or a backoff before their next send
     this._nextId = 0;
     this._ws = null;
     this._connected = false; // the current socket is open
@@ -857,8 +858,9 @@ export class Client {
       entry.op = null;
       this._pauseChannel(entry); // what is held waits for the resubscribe, whose `since` recovers the holes
     }
-    const retrying = [...this._publishing.values()].filter((item) => item.timer !== null);
     this._publishing.clear();
+    const retrying = [...this._retrying];
+    this._retrying.clear();
     for (const item of retrying) {
       this._clearTimeout(item.timer);
       item.timer = null;
@@ -915,7 +917,8 @@ export class Client {
     }
     const closed = error ?? new LambdacastError("closed", "the client was closed");
     this._rejectPending(closed);
-    const unsent = [...this._queue.splice(0), ...[...this._publishing.values()].filter((item) => item.timer !== null)];
+    const unsent = [...this._queue.splice(0), ...this._retrying];
+    this._retrying.clear();
     this._publishing.clear();
     for (const item of unsent) {
       this._failPublish(item, new LambdacastError(closed.code, closed.message, { channel: item.channel }));
@@ -1569,9 +1572,10 @@ export class Client {
     const delay = err.fromServer && errorsLeft ? this._retryDelay(err, item.errors) : null;
     if (delay === null || this._now() + delay >= item.deadline) return this._failPublish(item, err);
     if (err.code === "internal_error") item.errors += 1;
+    this._retrying.add(item);
     item.timer = this._setTimeout(() => {
       item.timer = null;
-      if (this._publishing.get(item.channel) !== item) return; // the connection went meanwhile: requeued
+      if (!this._retrying.delete(item)) return; // the connection went meanwhile: requeued
       if (this._sessionOpen && this._ws?.readyState === OPEN) this._sendPublish(item);
       else this._requeuePublish(item);
     }, delay);
@@ -1581,7 +1585,8 @@ export class Client {
   _requeuePublish(item) {
     this._releasePublishSlot(item);
     if (this.state === "closed") {
-      return this._failPublish(item, this.error ?? new LambdacastError("closed", "the client was closed"));
+      const why = this.error ?? { code: "closed", message: "the client was closed" };
+      return this._failPublish(item, new LambdacastError(why.code, why.message, { channel: item.channel }));
     }
     item.deadline = null;
     const at = this._queue.findIndex((queued) => queued.n > item.n);
@@ -1592,6 +1597,7 @@ export class Client {
   _failPublish(item, err) {
     if (item.timer !== null) this._clearTimeout(item.timer);
     item.timer = null;
+    this._retrying.delete(item);
     this._settlePublish(item);
     if (err instanceof LambdacastError) {
       err.msgId = item.msgId;

@@ -179,3 +179,31 @@ test("publishes queued while offline go out in their original order, the resent 
   );
   assert.equal(FakeWebSocket.instances.length, 2);
 });
+
+test("with orderedPublish off, a publish waiting to retry when the socket drops is resent after the reconnect", async () => {
+  // GIVEN a client pipelining publishes, whose first publish was rate-limited (retry in 5 s) while a second
+  // one is in flight
+  const t = await subscribed({ client: { orderedPublish: false }, server: { autoAck: true } });
+  t.server.hold.add("publish");
+  const first = t.client.publish("lobby", "a");
+  const second = t.client.publish("lobby", "b");
+  await serveAll(t.server, t.ws);
+  const [pa] = published(t.ws);
+  t.ws.reply(pa, { type: "error", code: "rate_limited", message: "wait", retryAfterMs: 5000 });
+  await settle();
+  // WHEN the socket drops before the retry, and the client reconnects
+  t.ws.drop(1006);
+  t.server.hold.delete("publish");
+  await t.clock.advance(t.states.at(-1).delay);
+  const ws = await openSession(t);
+  await serveAll(t.server, ws);
+  // THEN both publishes were resent with their msgIds and are acked
+  assert.deepEqual(
+    published(ws).map((f) => f.data),
+    ["a", "b"],
+  );
+  assert.deepEqual(
+    (await Promise.all([first, second])).map((a) => a.seq),
+    [1, 2],
+  );
+});
