@@ -157,13 +157,20 @@ function sender(message) {
   return { userId, name: userId === null ? "anonymous" : (vouchedNames.get(userId) ?? userId) };
 }
 
+/** msgIds of this tab's publishes: its own messages, whatever the stack's SenderIdentity shows in `from`. */
+const ownMsgIds = new Set();
+
+function newMsgId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function addMessage(message) {
   const data = message.data;
   const isChat = data !== null && typeof data === "object" && typeof data.text === "string";
   const { userId, name } = sender(message);
   const text = isChat ? data.text : JSON.stringify(data);
   const ownConnection = message.from?.connectionId && message.from.connectionId === client?.connectionId;
-  const mine = ownConnection || (userId !== null && userId === client?.userId);
+  const mine = ownMsgIds.has(message.msgId) || ownConnection || (userId !== null && userId === client?.userId);
 
   const item = el("li", mine ? "message mine" : "message");
   item.dataset.seq = String(message.seq);
@@ -428,10 +435,11 @@ async function main() {
   client.on("member_joined", ({ member }) => vouch(member?.userId, member?.info?.name));
   client.on("gap", (gap) => {
     if (gap.channel !== channel) return;
-    const text = gap.reset
-      ? "The channel started over (the server was reset)."
-      : `${gap.to - gap.from + 1} message${gap.to === gap.from ? "" : "s"} published while you were away could not be shown.`;
-    addSystemLine(text, "warn");
+    const count = gap.to - gap.from + 1;
+    addSystemLine(`${count} message${count === 1 ? "" : "s"} could not be shown.`, "warn");
+  });
+  client.on("reset", (reset) => {
+    if (reset.channel === channel) addSystemLine("The channel started over (its server was reset).", "warn");
   });
   join(channel);
   renderAuth();
@@ -456,8 +464,11 @@ async function main() {
     ui.sendError.textContent = "";
     ui.input.value = "";
     try {
-      // No name in the message: the server says who sent it (from.userId).
-      await client.publish(channel, { text }, { echo: true });
+      // No name in the message: the server says who sent it (from.userId). Our own msgId is known
+      // before the echo arrives (it may come before the ack).
+      const msgId = newMsgId();
+      ownMsgIds.add(msgId);
+      await client.publish(channel, { text }, { echo: true, msgId });
     } catch (err) {
       ui.sendError.textContent = `Not sent (${err.code}): ${err.message}`;
       ui.sendError.dataset.code = err.code;

@@ -115,11 +115,19 @@ export interface ConnectOptions {
    * What is still missing is reported once as a 'gap'.
    */
   recoverLimit?: number;
+  /**
+   * A publish whose socket died before its ack is resent (same msgId, so it is numbered at most once) after the
+   * reconnect only within this many ms of its first send (default 240000, under the server's 5-minute msgId
+   * memory); later it rejects with `connection_lost`, outcome unknown.
+   */
+  resendWindow?: number;
   /** Injectables, for tests. */
   WebSocket?: new (url: string, protocols?: string | string[]) => WebSocketLike;
   timers?: Timers;
   now?: () => number;
   random?: () => number;
+  /** Source of the msgIds' random bytes (default crypto.getRandomValues). */
+  getRandomValues?: (array: Uint8Array) => Uint8Array;
   /** Where the 'online' event comes from (default: globalThis, i.e. window). */
   onlineTarget?: Pick<EventTarget, "addEventListener" | "removeEventListener"> | Record<string, never>;
 }
@@ -128,34 +136,67 @@ export declare const DEFAULTS: Readonly<
   Required<
     Omit<
       ConnectOptions,
-      "protocols" | "token" | "getToken" | "backoff" | "WebSocket" | "timers" | "now" | "random" | "onlineTarget"
+      | "protocols"
+      | "token"
+      | "getToken"
+      | "backoff"
+      | "WebSocket"
+      | "timers"
+      | "now"
+      | "random"
+      | "getRandomValues"
+      | "onlineTarget"
     >
   > & {
     backoff: Readonly<BackoffPolicy>;
   }
 >;
 
+/**
+ * Who published, as the stack's `SenderIdentity` parameter allows: `user` (the default) gives only `userId`,
+ * `connection` adds `connectionId`, `none` sends no `from` at all.
+ */
 export interface Sender {
-  /** null for a server-side (HTTP) publish. */
-  connectionId: string | null;
+  /** The publisher's user (the token's `sub`); null for an anonymous connection or a server-side publish. */
   userId: string | null;
+  /** Only with SenderIdentity `connection`; null for a server-side (HTTP) publish. */
+  connectionId?: string | null;
 }
 
 export interface Message<T = unknown> {
   type: "message";
   channel: string;
+  /** Position in the channel's stream: 1, 2, 3... within `epoch`. */
   seq: number;
+  /**
+   * The channel counter's epoch: a new one (the counter was created again) restarts seq at 1, announced by
+   * the 'reset' event. Absent only from servers that predate epochs.
+   */
+  epoch?: string;
   data: T;
-  from: Sender;
+  /** Absent when the stack's SenderIdentity is `none`. */
+  from?: Sender;
+  /** The publisher's msgId. */
+  msgId?: string;
   /** Server time of the publish, ms since the epoch. */
   ts: number;
+  /**
+   * True for a message of a gap already reported on the 'gap' event that arrived after all: it comes after
+   * newer messages, so place it by `seq` if order matters to you.
+   */
+  late?: true;
 }
 
 export interface Ack {
   channel: string;
   seq: number;
-  /** Connections the message was posted to. */
-  delivered: number;
+  epoch?: string;
+  /** Connections the message was posted to (absent on a duplicate). */
+  delivered?: number;
+  /** The publish's msgId (the client's random one unless you gave yours). */
+  msgId: string;
+  /** True when the server had numbered this msgId already (a resend): `seq` is the original one. */
+  duplicate: boolean;
 }
 
 /** A member of a presence- channel: a user (two tabs of one user are one member). */
@@ -183,7 +224,10 @@ export interface SubscribeOptions {
 
 export interface Subscription {
   readonly channel: string;
-  /** Resolves when the server confirms; rejects with the server's code (`forbidden`, `too_many_members`...). */
+  /**
+   * Resolves when the server confirms; rejects with the server's code (`forbidden`, `too_many_members`...).
+   * `internal_error` and `rate_limited` are retried up to 3 times first.
+   */
   readonly ready: Promise<void>;
   /** presence- channels: the live member list (sorted by userId) once known; else null. */
   readonly members: Member[] | null;
@@ -193,6 +237,8 @@ export interface Subscription {
 export interface MemberEvent {
   channel: string;
   member: Member;
+  /** The channel's presence version after this change (absent from servers before versions). */
+  v?: number;
 }
 
 export interface Welcome {
@@ -216,12 +262,18 @@ export interface StateInfo {
 export interface Gap {
   channel: string;
   /**
-   * First and last missing seq (not recovered by the replay or the history backfill: beyond `recoverLimit`,
-   * expired, or `recover` off); null with `reset` when the channel's counter started over.
+   * First and last missing seq of the current epoch: not recovered by the replay, the history backfill or
+   * the live hole fill (beyond `recoverLimit`, expired, or `recover` off). Reported once; a message of the
+   * range that arrives later is still delivered, with `late: true`.
    */
-  from: number | null;
-  to: number | null;
-  reset?: true;
+  from: number;
+  to: number;
+}
+
+export interface Reset {
+  channel: string;
+  /** The epoch the stream restarted in (seq 1 is its first message); null from a server without epochs. */
+  epoch: string | null;
 }
 
 export interface ClientEvents {
@@ -229,6 +281,8 @@ export interface ClientEvents {
   error: (error: LambdacastError) => void;
   welcome: (welcome: Welcome) => void;
   gap: (gap: Gap) => void;
+  /** The channel's counter was created again (a new epoch): its stream restarts at seq 1. */
+  reset: (reset: Reset) => void;
   member_joined: (event: MemberEvent) => void;
   member_left: (event: MemberEvent) => void;
   frame: (frame: Record<string, unknown>) => void;
@@ -245,6 +299,8 @@ export declare class LambdacastError extends Error {
   readonly frame?: { type: "error"; code: string; message: string; id?: string };
   /** The WebSocket close code, for connection errors. */
   readonly closeCode?: number;
+  /** The publish's msgId, when a publish failed (resend it with `{msgId}` to stay exactly-once). */
+  readonly msgId?: string;
   /** True when the server sent this error. */
   readonly fromServer: boolean;
 }
@@ -265,8 +321,13 @@ export declare class Client {
     onMessage: (message: Message<T>) => void,
     options?: SubscribeOptions,
   ): Subscription;
-  /** Publish; rejects with the server's code (`not_subscribed`, `forbidden`, `rate_limited`, `too_large`...). */
-  publish(channel: string, data: unknown, options?: { echo?: boolean; timeout?: number }): Promise<Ack>;
+  /**
+   * Publish with a msgId (random unless given, 1-64 characters) that the client keeps when it sends again:
+   * after a reconnect that lost the ack (within `resendWindow`), after `rate_limited` (once its `retryAfterMs`
+   * passed) and after `internal_error` (up to twice), all within `timeout`. Rejects with the server's code
+   * (`not_subscribed`, `forbidden`, `rate_limited`, `too_large`...) or the client's, and the msgId.
+   */
+  publish(channel: string, data: unknown, options?: { echo?: boolean; timeout?: number; msgId?: string }): Promise<Ack>;
   /**
    * The newest stored messages of a channel in seq order: `limit` 1-100 (default 50), `before` a seq
    * (page back with the smallest seq held). Waits for the connection within `timeout`.
@@ -291,23 +352,45 @@ export declare class Client {
 export declare function backoffDelay(attempt: number, policy?: BackoffPolicy, random?: () => number): number;
 
 export interface OrderResult {
+  /** Hand these to the app, in this order (after `prior`'s). */
   deliver: Message[];
+  /** Ranges given up, to report. */
   gaps: Array<{ from: number; to: number }>;
   duplicate?: true;
+  /** The frame's epoch is one the channel left behind: dropped. */
+  stale?: true;
+  /** The message is of a gap already reported. */
+  late?: true;
+  /** The stream restarted in `epoch`; `prior` closes the old epoch (deliver it first). */
   reset?: true;
+  epoch?: string | null;
+  prior?: OrderResult;
 }
 
-/** One channel's seq ordering and duplicate removal (pure; used by Client). */
+/** One channel's (epoch, seq) ordering and duplicate removal (pure: no timers, no requests; used by Client). */
 export declare class SeqOrderer {
   constructor(options?: { maxBuffered?: number });
+  readonly epoch: string | null;
   readonly last: number | null;
+  /** Bumps on every restart. */
+  readonly generation: number;
   readonly waiting: boolean;
+  /** More than maxBuffered messages wait for a missing seq. */
+  readonly overflowing: boolean;
+  readonly highestHeld: number | null;
+  readonly highestMissing: number | null;
   push(message: Message): OrderResult;
-  skip(seq: number): OrderResult;
-  /** True during a history backfill: holding more than maxBuffered does not give up on a gap. */
-  paused: boolean;
-  sync(seq: number, options?: { recovered?: boolean; from?: number | null }): OrderResult;
-  flush(): OrderResult;
+  skip(seq: number, epoch?: string): OrderResult;
+  adopt(epoch: string | undefined, options?: { reset?: boolean; generation?: number }): OrderResult;
+  sync(
+    seq: number,
+    options?: { recovered?: boolean; from?: number | null; epoch?: string; reset?: boolean; generation?: number },
+  ): OrderResult;
+  /** Give up on the missing seqs up to `upto` (default all held): deliver what is held, report the rest. */
+  flush(upto?: number): OrderResult;
+  /** Move the stream's start to `upto` without reporting a gap. */
+  advance(upto: number): OrderResult;
+  restart(epoch: string | null): OrderResult;
 }
 
 /** The largest `history` page the server returns (and the `limit` maximum): 100. */

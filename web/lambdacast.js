@@ -2,8 +2,9 @@
 // One dependency-free ES module: `import lambdacast from "./lambdacast.js"` from a <script type="module">.
 // It adds what the raw WebSocket lacks: request/reply matching with timeouts, reconnect with
 // exponential backoff and full jitter, a fresh token per attempt, resubscribe, a heartbeat,
-// a bounded publish queue while offline, per-channel seq ordering with duplicate removal, recovery of
-// missed messages on reconnect (`since`, then `history`), history, and presence with a live member list.
+// a bounded publish queue while offline, idempotent publishes (a msgId kept across resends), per-channel
+// (epoch, seq) ordering with duplicate removal, recovery of missed messages on reconnect (`since`, then
+// `history`), live holes filled from `history`, and presence with a versioned live member list.
 // Timers, the clock, randomness and the WebSocket class are injectable, so the logic runs in Node tests.
 
 export const PROTOCOL_VERSION = 1;
@@ -26,7 +27,26 @@ export const DEFAULTS = Object.freeze({
   orderedPublish: true, // one publish in flight per channel, so a client's own messages keep their order
   recover: true, // resubscribe with `since` so the server replays what was missed while offline
   recoverLimit: 500, // when the replay is refused (gap > 100), fetch at most this many with `history`
+  // A publish whose ack was lost with the socket is resent (same msgId) after the reconnect only within this
+  // long of its first send: the server remembers a msgId for at least 5 minutes, so a later resend could
+  // be numbered twice. Past it, the publish rejects with `connection_lost` (outcome unknown).
+  resendWindow: 240_000,
 });
+
+/** Retries of a publish answered `internal_error` (not numbered, safe to resend with the same msgId). */
+const PUBLISH_ERROR_RETRIES = 2;
+
+/** Retries of a subscribe answered `internal_error` or `rate_limited` (subscribing is idempotent). */
+const SUBSCRIBE_RETRIES = 3;
+
+/** Member events held per presence channel while waiting for a missing version, before refetching at once. */
+const MAX_PENDING_MEMBER_EVENTS = 100;
+
+/** A new msgId: 128 random bits as 32 hex characters. */
+function newMsgId(getRandomValues) {
+  const bytes = getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /** The server's largest `history` page (and `limit` maximum). */
 export const HISTORY_PAGE = 100;
@@ -69,47 +89,100 @@ export function backoffDelay(attempt, policy = DEFAULTS.backoff, random = Math.r
 }
 
 const SKIPPED = Symbol("skipped"); // a seq known to exist that will never arrive here (own publish, no echo)
+const MAX_MISSED_RANGES = 256; // reported gaps remembered per channel, so a late arrival is still delivered
+const MAX_PAST_EPOCHS = 16; // epochs a channel left behind: their frames are stale
 
 /**
- * Puts one channel's messages in seq order and drops duplicates. Pure: no timers; the client
- * calls flush() when a gap has been open for the reorder window.
- * Every method returns `{deliver: Message[], gaps: Array<{from, to}>, reset?: true}`.
+ * Puts one channel's messages in seq order within its epoch, and drops true duplicates. Pure: no timers,
+ * no requests; the client decides when to give up on a hole (after filling it from `history`).
+ *
+ * A channel's stream is `(epoch, seq)`: seqs go 1, 2, 3... within an epoch, and a new epoch (the channel's
+ * counter was created again) starts over at 1. `last` is the highest seq delivered or accounted for in the
+ * current epoch. A seq at or below `last` is delivered anyway (flagged `late: true`) when it lies in a gap
+ * already reported; only a seq already delivered (or accounted for) in the same epoch is a duplicate.
+ *
+ * Every method returns `{deliver, gaps, ...}`: the messages to hand to the app in this order, the ranges
+ * given up (`{from, to}`), and, when the stream restarted in a new epoch, `reset: true, epoch` plus `prior`,
+ * the result of closing the old epoch (deliver it first).
  */
 export class SeqOrderer {
-  /** @param {{maxBuffered?: number}} [options] */
+  /** @param {{maxBuffered?: number}} [options] maxBuffered: held messages beyond which `overflowing` is true */
   constructor({ maxBuffered = DEFAULTS.reorderMaxBuffered } = {}) {
     this.maxBuffered = maxBuffered;
-    /** Highest seq delivered or accounted for; null until the first `subscribed`. */
+    /** The epoch of the stream (null until a frame or reply names one: servers before epochs never do). */
+    this.epoch = null;
+    /** Highest seq delivered or accounted for in `epoch`; null until the first `subscribed`. */
     this.last = null;
-    this._held = new Map();
+    /** Bumps on every restart, so the client can tell whether a reset was already applied. */
+    this.generation = 0;
+    this._held = new Map(); // seq -> message frame | SKIPPED, every key > last
     this._heldMessages = 0;
-    /** While true (a history backfill is running), holding more than maxBuffered does not give up on a gap. */
-    this.paused = false;
+    this._missed = []; // [from, to] ranges reported as gaps, ascending and disjoint, all <= last
+    this._past = []; // epochs this channel left behind
   }
 
-  /** True when messages are waiting for a missing seq (the client then runs the reorder timer). */
+  /** True when messages wait for a missing seq (the client then runs the reorder window). */
   get waiting() {
     return this.last !== null && this._heldMessages > 0;
   }
 
-  /** A message frame arrived. */
+  /** True when more than maxBuffered messages wait: the client should not wait out the window. */
+  get overflowing() {
+    return this._heldMessages > this.maxBuffered;
+  }
+
+  /** The highest seq held (waiting for a seq before it), or null. */
+  get highestHeld() {
+    let highest = null;
+    for (const key of this._held.keys()) if (highest === null || key > highest) highest = key;
+    return highest;
+  }
+
+  /** The highest missing seq below the highest held one (the end of the holes), or null. */
+  get highestMissing() {
+    const top = this.highestHeld;
+    if (top === null || this.last === null) return null;
+    for (let seq = top - 1; seq > this.last; seq -= 1) if (!this._held.has(seq)) return seq;
+    return null;
+  }
+
+  /** A message frame arrived (live, replayed or from `history`). */
   push(message) {
     const seq = message.seq;
     if (!Number.isSafeInteger(seq)) return result([message]);
-    if ((this.last !== null && seq <= this.last) || this._held.has(seq)) return result([], [], { duplicate: true });
+    const epoch = message.epoch;
+    if (typeof epoch === "string" && this.last !== null && epoch !== this.epoch) {
+      if (this._past.includes(epoch)) return result([], [], { stale: true });
+      // An epoch we never held is a newer one (the reply announcing it may still be on its way).
+      const reset = this.restart(epoch);
+      return { ...this.push(message), reset: true, epoch, prior: reset.prior };
+    }
+    if (this.last !== null && seq <= this.last) {
+      if (this._unmiss(seq)) return result([{ ...message, late: true }], [], { late: true });
+      return result([], [], { duplicate: true });
+    }
+    if (this._held.has(seq)) return result([], [], { duplicate: true });
     if (this.last !== null && seq === this.last + 1) {
       this.last = seq;
       return result([message, ...this._drain()]);
     }
     this._hold(seq, message);
-    return this.last !== null && !this.paused && this._held.size > this.maxBuffered ? this.flush() : result([]);
+    return result([]);
   }
 
-  /** A seq that will not arrive here (our own publish without echo): do not wait for it. */
-  skip(seq) {
-    if (!Number.isSafeInteger(seq) || (this.last !== null && seq <= this.last) || this._held.has(seq)) {
+  /**
+   * A seq that will not arrive here (our own publish without echo): do not wait for it.
+   * @param {number} seq
+   * @param {string} [epoch] the ack's epoch: a seq of another epoch is ignored
+   */
+  skip(seq, epoch) {
+    if (!Number.isSafeInteger(seq)) return result([]);
+    if (typeof epoch === "string" && this.epoch !== null && epoch !== this.epoch) return result([]);
+    if (this.last !== null && seq <= this.last) {
+      this._unmiss(seq); // accounted for after all: a copy arriving later is a duplicate
       return result([]);
     }
+    if (this._held.has(seq)) return result([]);
     if (this.last !== null && seq === this.last + 1) {
       this.last = seq;
       return result(this._drain());
@@ -119,58 +192,125 @@ export class SeqOrderer {
   }
 
   /**
+   * The `subscribed` reply named the channel's epoch: restart the stream when it is not ours.
+   * @param {string | undefined} epoch
+   * @param {{reset?: boolean, generation?: number}} [options] reset: the reply said `reset: true`;
+   *   generation: `this.generation` when the subscribe was sent (a reset applied since then is not redone)
+   */
+  adopt(epoch, { reset = false, generation = this.generation } = {}) {
+    if (typeof epoch !== "string") return result([]);
+    if (this.last === null) {
+      // First subscribe: frames held so far of another epoch belong to a counter that is gone.
+      this.epoch = epoch;
+      for (const [key, value] of [...this._held]) {
+        if (value !== SKIPPED && typeof value.epoch === "string" && value.epoch !== epoch) this._unhold(key);
+      }
+      return result([]);
+    }
+    if (epoch !== this.epoch || (reset && generation === this.generation)) return this.restart(epoch);
+    return result([]);
+  }
+
+  /**
    * The server answered `subscribed` with the channel's latest seq.
    * @param {number} seq
-   * @param {{recovered?: boolean, from?: number | null}} [options] recovered: the server replayed everything
-   *   after our `since`; from: `last` when the subscribe was sent (messages received since then may be newer
-   *   than `seq`; only a `seq` below `from` means the channel started over)
+   * @param {{recovered?: boolean, from?: number | null, epoch?: string, reset?: boolean, generation?: number}}
+   *   [options] recovered: the server replayed everything after our `since`; from: `last` when the subscribe
+   *   was sent (only for servers without epochs: a `seq` below it means the channel started over);
+   *   epoch, reset, generation: as for adopt()
    */
-  sync(seq, { recovered = false, from = null } = {}) {
+  sync(seq, { recovered = false, from = null, epoch, reset = false, generation = this.generation } = {}) {
     if (!Number.isSafeInteger(seq)) seq = this.last ?? 0;
+    const restarted = this.adopt(epoch, { reset, generation });
     if (this.last === null) {
-      // First subscribe: the stream starts after `seq`; anything held at or below it predates us.
+      // First subscribe: the stream starts after `seq`; anything held at or below it was published before.
       this.last = seq;
-      this._dropThrough(seq);
+      for (const key of [...this._held.keys()]) if (key <= seq) this._unhold(key);
       return result(this._drain());
     }
-    if (seq < (from ?? this.last)) {
-      // The channel's counter went backwards (e.g. a fresh local emulator): start a new stream.
-      this._held.clear();
-      this._heldMessages = 0;
+    let outcome;
+    if (typeof epoch !== "string" && seq < (from ?? this.last)) {
+      // A server without epochs whose counter went backwards (e.g. a fresh local emulator): a new stream.
+      outcome = this.restart(null);
       this.last = seq;
-      return result([], [], { reset: true });
+    } else {
+      outcome = recovered ? result(this._drain()) : this.flush(seq);
     }
-    if (recovered) return result(this._drain());
-    // Resubscribed without recovery: whatever is missing up to `seq` is not coming.
+    return restarted.reset ? { ...outcome, reset: true, epoch: restarted.epoch, prior: restarted.prior } : outcome;
+  }
+
+  /**
+   * Give up on every missing seq up to `upto` (default: all, up to the highest held): deliver what is
+   * held in order and report the missing ranges (remembered, so a late arrival is still delivered).
+   */
+  flush(upto) {
+    return this._giveUp(upto, false);
+  }
+
+  /** Move the start of the stream to `upto` without a gap (rewind: the older part was never asked for). */
+  advance(upto) {
+    return this._giveUp(upto, true);
+  }
+
+  /** Start over in a new epoch at seq 0; what the old epoch held is delivered first (`prior`). */
+  restart(epoch) {
+    const prior = this.last === null ? result([]) : this.flush();
+    if (this.epoch !== null && this.epoch !== epoch) {
+      this._past.push(this.epoch);
+      if (this._past.length > MAX_PAST_EPOCHS) this._past.shift();
+    }
+    this.epoch = epoch;
+    this.last = 0;
+    this._held.clear();
+    this._heldMessages = 0;
+    this._missed = [];
+    this.generation += 1;
+    return result([], [], { reset: true, epoch, prior });
+  }
+
+  _giveUp(upto, quiet) {
     const deliver = [];
     const gaps = [];
+    if (this.last === null) return result([]);
+    if (upto === undefined || upto === null) upto = this.highestHeld ?? this.last;
     for (const key of [...this._held.keys()].sort((a, b) => a - b)) {
-      if (key > seq) break;
-      this._take(key, deliver, gaps);
+      if (key > upto + 1) break;
+      this._take(key, deliver, quiet ? null : gaps);
     }
-    if (seq > this.last) gaps.push({ from: this.last + 1, to: seq });
-    this.last = Math.max(this.last, seq);
+    if (upto > this.last) {
+      if (!quiet) this._report(gaps, this.last + 1, upto);
+      this.last = upto;
+    }
     deliver.push(...this._drain());
     return result(deliver, gaps);
   }
 
-  /** Give up waiting: deliver everything held, in order, and report the missing ranges. */
-  flush() {
-    const deliver = [];
-    const gaps = [];
-    for (const key of [...this._held.keys()].sort((a, b) => a - b)) this._take(key, deliver, gaps);
-    return result(deliver, gaps);
+  _take(key, deliver, gaps) {
+    if (gaps !== null && key > this.last + 1) this._report(gaps, this.last + 1, key - 1);
+    const value = this._held.get(key);
+    this._unhold(key);
+    if (value !== SKIPPED) deliver.push(value);
+    this.last = key;
   }
 
-  _take(key, deliver, gaps) {
-    if (this.last !== null && key > this.last + 1) gaps.push({ from: this.last + 1, to: key - 1 });
-    const value = this._held.get(key);
-    this._held.delete(key);
-    if (value !== SKIPPED) {
-      this._heldMessages -= 1;
-      deliver.push(value);
-    }
-    this.last = key;
+  _report(gaps, from, to) {
+    gaps.push({ from, to });
+    const tail = this._missed.at(-1);
+    if (tail && tail[1] + 1 >= from) tail[1] = Math.max(tail[1], to);
+    else this._missed.push([from, to]);
+    if (this._missed.length > MAX_MISSED_RANGES) this._missed.shift();
+  }
+
+  /** Remove `seq` from the reported gaps; true when it was in one. */
+  _unmiss(seq) {
+    const index = this._missed.findIndex(([from, to]) => from <= seq && seq <= to);
+    if (index < 0) return false;
+    const [from, to] = this._missed[index];
+    const parts = [];
+    if (from < seq) parts.push([from, seq - 1]);
+    if (seq < to) parts.push([seq + 1, to]);
+    this._missed.splice(index, 1, ...parts);
+    return true;
   }
 
   _hold(seq, value) {
@@ -178,18 +318,16 @@ export class SeqOrderer {
     if (value !== SKIPPED) this._heldMessages += 1;
   }
 
-  _drain() {
-    const out = [];
-    while (this._held.has(this.last + 1)) this._take(this.last + 1, out, []);
-    return out;
+  _unhold(seq) {
+    const value = this._held.get(seq);
+    if (!this._held.delete(seq)) return;
+    if (value !== SKIPPED) this._heldMessages -= 1;
   }
 
-  _dropThrough(seq) {
-    for (const [key, value] of this._held) {
-      if (key > seq) continue;
-      this._held.delete(key);
-      if (value !== SKIPPED) this._heldMessages -= 1;
-    }
+  _drain() {
+    const out = [];
+    while (this._held.has(this.last + 1)) this._take(this.last + 1, out, null);
+    return out;
   }
 }
 
@@ -202,10 +340,11 @@ function memberList(members) {
   return [...members.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
 }
 
-/** Apply a `member_joined` / `member_left` frame to a member map (idempotent). */
-function applyMemberChange(members, frame) {
-  if (frame.type === "member_joined") members.set(frame.member.userId, frame.member);
-  else members.delete(frame.member.userId);
+/** The `member_joined` / `member_left` event of a frame: {channel, member} and the presence version `v`. */
+function memberEvent(frame) {
+  const event = { channel: frame.channel, member: frame.member };
+  if (Number.isSafeInteger(frame.v)) event.v = frame.v;
+  return event;
 }
 
 function deferred() {
@@ -223,13 +362,17 @@ function redact(url) {
  * A lambdacast connection: survives drops, keeps its subscriptions, queues publishes while offline.
  * States: 'connecting' -> 'open' <-> 'reconnecting' -> 'closed'.
  * Events: 'state' (state, info), 'error' (LambdacastError), 'welcome' (frame), 'gap' ({channel, from, to}),
- * 'member_joined' / 'member_left' ({channel, member}), 'frame' (every frame received, for extensions).
+ * 'reset' ({channel, epoch}), 'member_joined' / 'member_left' ({channel, member, v}), 'frame' (every frame
+ * received, for extensions).
  *
- * Recovery: every resubscribe carries `since` (the last seq seen), and the server replays up to 100 missed
- * messages before `subscribed`. When it cannot (`recovered: false`: a longer gap, or older than the history
- * retention), the client pages back through `history` for the newest `recoverLimit` missed messages; what is
- * still missing (older than that, or expired) is reported once as a 'gap'. Either way the messages reach
- * onMessage in seq order, without duplicates, before any newer one.
+ * Recovery: every resubscribe carries `since` and `epoch` (the last seq seen and its epoch), and the server
+ * replays up to 100 missed messages before `subscribed`. When it cannot (`recovered: false`: a longer gap, or
+ * older than the history retention), the client pages back through `history` for the newest `recoverLimit`
+ * missed messages; what is still missing (older than that, or expired) is reported once as a 'gap'. When the
+ * channel's epoch changed (its counter was created again), the stream restarts at seq 1 of the new epoch
+ * ('reset') and the new epoch's messages are recovered the same way. A hole in the live stream is filled from
+ * `history` before it is reported. Either way the messages reach onMessage in seq order, without duplicates,
+ * before any newer one; a message of an already reported gap that arrives later is delivered with `late: true`.
  */
 export class Client {
   /**
@@ -255,6 +398,11 @@ export class Client {
     this._clearTimeout = (handle) => timers.clearTimeout(handle);
     this._now = options.now ?? Date.now;
     this._random = options.random ?? Math.random;
+    this._getRandomValues =
+      options.getRandomValues ??
+      (globalThis.crypto?.getRandomValues
+        ? (array) => globalThis.crypto.getRandomValues(array)
+        : (array) => array.map(() => Math.floor(Math.random() * 256)));
 
     /** @type {'connecting'|'open'|'reconnecting'|'closed'} */
     this.state = "connecting";
@@ -268,7 +416,10 @@ export class Client {
     this._channels = new Map(); // name -> channel entry
     this._pending = new Map(); // request id -> {resolve, reject, timer}
     this._queue = []; // publishes waiting to be sent
-    this._publishing = new Map(); // channel -> the publish in flight (orderedPublish)
+    this._publishing = new Map(); // channel -> the publish in flight or waiting to retry (orderedPublish)
+    this._publishCount = 0; // numbers publishes, so resent ones keep their place in the queue
+    this._quiet = new Set(); // msgIds of our unsettled publishes without echo: not delivered back to us
+    this._retrying = new Set(); // publishes waiting out retryAfterMs or a backoff before their next send
     this._nextId = 0;
     this._ws = null;
     this._connected = false; // the current socket is open
@@ -276,7 +427,7 @@ export class Client {
     this._everOpen = false;
     this._failures = 0; // consecutive attempts that did not reach a session
     this._retryIndex = 0;
-    this._epoch = 0; // bumps with every socket; callbacks from older sockets are ignored
+    this._socketGen = 0; // bumps with every socket; callbacks from older sockets are ignored
     this._timers = { retry: null, connect: null, heartbeat: null };
     this._lastReceived = 0;
     this._immediate = false; // the next reconnect was asked for (reconnect()): no delay, not a failure
@@ -309,7 +460,9 @@ export class Client {
   /**
    * Receive the messages of a channel, in seq order, without duplicates, across reconnects.
    * @param {string} channel
-   * @param {(message: {channel: string, seq: number, data: unknown, from: object, ts: number}) => void} onMessage
+   * @param {(message: {channel: string, seq: number, epoch?: string, data: unknown, from?: object, msgId?: string,
+   *   ts: number, late?: true}) => void} onMessage called in (epoch, seq) order; `late` marks a message of a gap
+   *   already reported
    * @param {{rewind?: number, onPresence?: (members: object[], change: object) => void}} [options]
    *   rewind: on the client's first subscribe to the channel, deliver up to this many earlier messages first
    *   (from `history`, at most 100). onPresence: for presence- channels, called with the member list
@@ -343,10 +496,22 @@ export class Client {
         subscribed: false, // the server has confirmed it on the current socket
         op: null, // the subscribe/unsubscribe request in flight (one at a time per channel)
         waiters: [],
+        retries: 0, // transient refusals of the current subscribe
         gapTimer: null,
         rewind: 0, // earlier messages to fetch on the first subscribe
         backfilling: false, // a history backfill is running: do not give up on gaps meanwhile
-        presence: channel.startsWith("presence-") ? { members: null, buffer: null, ticket: 0 } : null,
+        filling: false, // a live hole is being fetched from history
+        presence: channel.startsWith("presence-")
+          ? {
+              members: null, // userId -> member, once the first snapshot arrived
+              v: null, // the presence version of `members` (null: a server without versions)
+              buffer: null, // member events held until the snapshot in flight arrives
+              pending: new Map(), // v -> member event that came before the one it follows
+              timer: null, // waiting for a missing version
+              fetching: false,
+              ticket: 0,
+            }
+          : null,
       };
       this._channels.set(channel, entry);
     }
@@ -379,19 +544,30 @@ export class Client {
 
   /**
    * Publish `data` (any JSON value) to a channel this client is subscribed to.
-   * Resolves with the server's ack; rejects with a LambdacastError carrying the server's `code`.
+   * Every publish carries a `msgId` (random unless given), kept when the client sends it again: after a
+   * reconnect that lost the ack (within `resendWindow`), after `rate_limited` (once `retryAfterMs` passed) and
+   * after `internal_error` (up to twice), so it is numbered at most once. Resolves with the server's ack;
+   * rejects with a LambdacastError carrying the server's `code` and the `msgId`.
    * @param {string} channel
    * @param {unknown} data
-   * @param {{echo?: boolean, timeout?: number}} [options] echo: deliver it to this client too
-   * @returns {Promise<{channel: string, seq: number, delivered: number}>}
+   * @param {{echo?: boolean, timeout?: number, msgId?: string}} [options] echo: deliver it to this client too;
+   *   timeout: ms for the ack, retries included; msgId: 1-64 characters, to resend a publish yourself
+   * @returns {Promise<{channel: string, seq: number, epoch?: string, delivered?: number, msgId: string,
+   *   duplicate: boolean}>}
    */
-  publish(channel, data, { echo = false, timeout = this.options.requestTimeout } = {}) {
+  publish(channel, data, { echo = false, timeout = this.options.requestTimeout, msgId } = {}) {
     if (this.state === "closed") {
       return Promise.reject(new LambdacastError("closed", "this client is closed", { channel }));
     }
+    if (msgId === undefined) msgId = newMsgId(this._getRandomValues);
+    else if (typeof msgId !== "string" || msgId.length < 1 || msgId.length > 64) {
+      return Promise.reject(
+        new LambdacastError("invalid_argument", "msgId must be a string of 1 to 64 characters", { channel }),
+      );
+    }
     let size;
     try {
-      const text = JSON.stringify({ action: "publish", channel, data, echo, id: "0".repeat(64) });
+      const text = JSON.stringify({ action: "publish", channel, data, echo, msgId, id: "0".repeat(64) });
       if (data === undefined || text === undefined) throw new TypeError("undefined is not JSON");
       size = new TextEncoder().encode(text).length;
     } catch (err) {
@@ -409,18 +585,32 @@ export class Client {
       );
     }
     return new Promise((resolve, reject) => {
-      const item = { channel, data, echo: echo === true, timeout, resolve, reject };
-      if (this._canPublish(channel)) return this._sendPublish(item);
-      if (this._queue.length >= this.options.maxQueue) {
+      const item = {
+        n: ++this._publishCount,
+        channel,
+        data,
+        echo: echo === true,
+        timeout,
+        msgId,
+        resolve,
+        reject,
+        firstSentAt: null, // when it was first sent (a resend is safe only within resendWindow of it)
+        deadline: null, // retries on the current connection end here
+        errors: 0, // internal_error answers so far
+        timer: null, // the retry waiting out retryAfterMs / a backoff
+      };
+      if (!this._canPublish(channel) && this._queue.length >= this.options.maxQueue) {
         return reject(
           new LambdacastError(
             "queue_full",
             `${this._queue.length} publishes are already waiting for the connection (maxQueue ${this.options.maxQueue})`,
-            { channel },
+            { channel, msgId },
           ),
         );
       }
-      this._queue.push(item);
+      if (!item.echo) this._quiet.add(msgId);
+      if (this._canPublish(channel)) this._sendPublish(item);
+      else this._queue.push(item);
     });
   }
 
@@ -471,7 +661,11 @@ export class Client {
       }
       frame.before = before;
     }
-    return this._channelRequest(frame, timeout).then((reply) => (Array.isArray(reply.messages) ? reply.messages : []));
+    return this._channelRequest(frame, timeout).then((reply) =>
+      (Array.isArray(reply.messages) ? reply.messages : []).map((m) =>
+        m && m.epoch === undefined && typeof reply.epoch === "string" ? { ...m, epoch: reply.epoch } : m,
+      ),
+    );
   }
 
   /**
@@ -551,12 +745,12 @@ export class Client {
   // ---- connection lifecycle -------------------------------------------------------------
 
   async _attempt() {
-    const epoch = ++this._epoch;
+    const gen = ++this._socketGen;
     this._timers.retry = null;
     this._timers.connect = this._setTimeout(
       () =>
         this._attemptFailed(
-          epoch,
+          gen,
           new LambdacastError("connect_timeout", `no connection within ${this.options.connectTimeout} ms`),
         ),
       this.options.connectTimeout,
@@ -566,17 +760,17 @@ export class Client {
       url = await this._socketUrl();
     } catch (err) {
       this._attemptFailed(
-        epoch,
+        gen,
         new LambdacastError("token_error", `getToken failed: ${err?.message ?? err}`, { cause: err }),
       );
       return;
     }
-    if (epoch !== this._epoch || this.state === "closed") return;
+    if (gen !== this._socketGen || this.state === "closed") return;
     let ws;
     try {
       ws = new this._WebSocket(url, this.options.protocols);
     } catch (err) {
-      this._attemptFailed(epoch, new LambdacastError("connect_failed", `cannot open ${redact(url)}: ${err.message}`));
+      this._attemptFailed(gen, new LambdacastError("connect_failed", `cannot open ${redact(url)}: ${err.message}`));
       return;
     }
     this._ws = ws;
@@ -595,8 +789,8 @@ export class Client {
     return url.toString();
   }
 
-  _attemptFailed(epoch, error) {
-    if (epoch !== this._epoch || this.state === "closed") return;
+  _attemptFailed(gen, error) {
+    if (gen !== this._socketGen || this.state === "closed") return;
     this._lose(error);
   }
 
@@ -605,7 +799,7 @@ export class Client {
     this._connected = true;
     this._lastReceived = this._now();
     this._armHeartbeat();
-    const epoch = this._epoch;
+    const gen = this._socketGen;
     const hello = this._request({ action: "hello" }).then(
       (welcome) => {
         this.connectionId = welcome.connectionId ?? null;
@@ -620,7 +814,7 @@ export class Client {
     const resubscribes = [...this._channels.values()].map((entry) => this._sync(entry));
     Promise.all([hello, ...resubscribes]).then(
       () => {
-        if (epoch !== this._epoch || ws !== this._ws) return;
+        if (gen !== this._socketGen || ws !== this._ws) return;
         this._sessionOpen = true;
         this._everOpen = true;
         this._failures = 0;
@@ -629,7 +823,7 @@ export class Client {
         this._flushQueue();
       },
       (err) => {
-        if (epoch === this._epoch && ws === this._ws) this._lose(err);
+        if (gen === this._socketGen && ws === this._ws) this._lose(err);
       },
     );
   }
@@ -646,7 +840,7 @@ export class Client {
   _lose(error) {
     const ws = this._ws;
     const hadSession = this._sessionOpen;
-    this._epoch += 1;
+    this._socketGen += 1;
     this._ws = null;
     this._connected = false;
     this._sessionOpen = false;
@@ -663,8 +857,16 @@ export class Client {
     for (const entry of this._channels.values()) {
       entry.subscribed = false;
       entry.op = null;
+      this._pauseChannel(entry); // what is held waits for the resubscribe, whose `since` recovers the holes
     }
     this._publishing.clear();
+    const retrying = [...this._retrying];
+    this._retrying.clear();
+    for (const item of retrying) {
+      this._clearTimeout(item.timer);
+      item.timer = null;
+      this._requeuePublish(item);
+    }
     this._rejectPending(
       new LambdacastError("connection_lost", `the connection was lost under the request: ${error.message}`),
     );
@@ -703,7 +905,7 @@ export class Client {
     for (const name of Object.keys(this._timers)) this._clearTimer(name);
     const ws = this._ws;
     this._ws = null;
-    this._epoch += 1;
+    this._socketGen += 1;
     this._connected = false;
     this._sessionOpen = false;
     if (ws) {
@@ -716,10 +918,14 @@ export class Client {
     }
     const closed = error ?? new LambdacastError("closed", "the client was closed");
     this._rejectPending(closed);
-    for (const item of this._queue.splice(0)) item.reject(closed);
+    const unsent = [...this._queue.splice(0), ...this._retrying];
+    this._retrying.clear();
     this._publishing.clear();
+    for (const item of unsent) {
+      this._failPublish(item, new LambdacastError(closed.code, closed.message, { channel: item.channel }));
+    }
     for (const entry of this._channels.values()) {
-      if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+      this._pauseChannel(entry);
       for (const waiter of entry.waiters.splice(0)) waiter.reject(closed);
     }
     this._channels.clear();
@@ -749,11 +955,11 @@ export class Client {
     this._timers.heartbeat = null;
     const idle = this._now() - this._lastReceived;
     if (idle < this.options.heartbeatIdle) return this._armHeartbeat(this.options.heartbeatIdle - idle);
-    const epoch = this._epoch;
+    const gen = this._socketGen;
     this._request({ action: "ping" }, this.options.heartbeatTimeout).then(
-      () => epoch === this._epoch && this._armHeartbeat(),
+      () => gen === this._socketGen && this._armHeartbeat(),
       (err) => {
-        if (epoch !== this._epoch) return;
+        if (gen !== this._socketGen) return;
         if (err.fromServer) return this._armHeartbeat();
         this._lose(
           new LambdacastError(
@@ -869,29 +1075,56 @@ export class Client {
     if (!this._connected || this._channels.get(entry.channel) !== entry) return Promise.resolve();
     if (entry.op) return entry.op;
     const want = entry.handlers.size > 0;
-    const epoch = this._epoch;
+    const gen = this._socketGen;
     if (want && !entry.subscribed) {
       const frame = { action: "subscribe", channel: entry.channel };
-      const from = entry.orderer.last;
-      if (this.options.recover && from !== null) frame.since = from;
+      const orderer = entry.orderer;
+      const from = orderer.last;
+      const generation = orderer.generation;
+      if (this.options.recover && from !== null) {
+        frame.since = from;
+        if (orderer.epoch !== null) frame.epoch = orderer.epoch;
+      }
+      // Member events before the snapshot that follows `subscribed` are in it: hold them off the old list.
+      if (entry.presence) entry.presence.buffer = [];
       entry.op = this._request(frame).then(
         async (reply) => {
-          if (epoch !== this._epoch) return undefined;
-          await this._catchUp(entry, frame.since, reply, epoch);
-          if (epoch !== this._epoch) return undefined;
+          if (gen !== this._socketGen) return undefined;
+          // A new epoch first (unless its frames already restarted the stream), so the catch-up works in it.
+          this._deliver(entry, orderer.adopt(reply.epoch, { reset: reply.reset === true, generation }));
+          await this._catchUp(entry, frame.since, reply, gen);
+          if (gen !== this._socketGen) return undefined;
           entry.op = null;
           entry.subscribed = true;
-          this._deliver(entry, entry.orderer.sync(reply.seq, { recovered: reply.recovered === true, from }));
+          entry.retries = 0;
+          this._deliver(
+            entry,
+            orderer.sync(reply.seq, { recovered: reply.recovered === true, from, epoch: reply.epoch }),
+          );
           for (const waiter of entry.waiters.splice(0)) waiter.resolve();
           if (entry.presence) this._refreshPresence(entry);
           this._flushQueue();
           return this._sync(entry);
         },
         (err) => {
-          if (epoch !== this._epoch) return undefined;
+          if (gen !== this._socketGen) return undefined;
           entry.op = null;
           if (!err.fromServer) throw err;
-          this._failChannel(entry, err);
+          const delay = entry.retries < SUBSCRIBE_RETRIES ? this._retryDelay(err, entry.retries) : null;
+          if (delay === null) {
+            entry.retries = 0;
+            this._failChannel(entry, err);
+            return undefined;
+          }
+          // A transient refusal changed nothing on the server: subscribe again (ready stays pending), without
+          // holding back the session (other channels, the 'open' state) meanwhile.
+          entry.retries += 1;
+          entry.op = new Promise((resolve) => this._setTimeout(resolve, delay)).then(() => {
+            if (gen !== this._socketGen) return undefined;
+            entry.op = null;
+            return this._sync(entry);
+          });
+          entry.op.catch((retryError) => gen === this._socketGen && this._lose(retryError));
           return undefined;
         },
       );
@@ -900,13 +1133,13 @@ export class Client {
     if (!want && entry.subscribed) {
       entry.op = this._request({ action: "unsubscribe", channel: entry.channel }).then(
         () => {
-          if (epoch !== this._epoch) return undefined;
+          if (gen !== this._socketGen) return undefined;
           entry.op = null;
           entry.subscribed = false;
           return this._sync(entry);
         },
         (err) => {
-          if (epoch !== this._epoch) return undefined;
+          if (gen !== this._socketGen) return undefined;
           entry.op = null;
           if (!err.fromServer) throw err;
           entry.subscribed = false; // the server does not consider us subscribed either way
@@ -925,16 +1158,16 @@ export class Client {
       if (entry.handlers.size === 0) this._dropChannel(entry);
       return;
     }
-    const epoch = this._epoch;
+    const gen = this._socketGen;
     this._sync(entry).catch((err) => {
-      if (epoch === this._epoch) this._lose(err);
+      if (gen === this._socketGen) this._lose(err);
     });
   }
 
   _dropChannel(entry) {
     if (this._channels.get(entry.channel) !== entry) return;
     this._channels.delete(entry.channel);
-    if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+    this._pauseChannel(entry);
     const gone = new LambdacastError("unsubscribed", "unsubscribed before the server confirmed", {
       channel: entry.channel,
     });
@@ -944,26 +1177,46 @@ export class Client {
   _failChannel(entry, error) {
     entry.handlers.clear();
     if (this._channels.get(entry.channel) === entry) this._channels.delete(entry.channel);
-    if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+    this._pauseChannel(entry);
     for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
     this._emit("error", error);
   }
 
+  /** Stop a channel's timers and abandon its fetches (the socket went, or the channel did). */
+  _pauseChannel(entry) {
+    if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+    entry.gapTimer = null;
+    entry.filling = false;
+    entry.backfilling = false;
+    const state = entry.presence;
+    if (state) {
+      if (state.timer !== null) this._clearTimeout(state.timer);
+      state.timer = null;
+      state.ticket += 1; // a snapshot in flight no longer counts
+      state.fetching = false;
+      state.buffer = null;
+      state.pending.clear(); // the next snapshot covers them
+    }
+  }
+
   /**
    * After `subscribed`, before the channel counts as live: fetch with `history` what the server did not
-   * replay (`recovered: false` after `since`), or the `rewind` earlier messages of a first subscribe.
+   * replay (`recovered: false` after `since`, or after a reset to a new epoch), or the `rewind` earlier
+   * messages of a first subscribe.
    */
-  async _catchUp(entry, since, reply, epoch) {
+  async _catchUp(entry, since, reply, gen) {
     const seq = reply.seq;
+    const orderer = entry.orderer;
     if (!Number.isSafeInteger(seq)) return;
     if (since !== undefined) {
-      if (reply.recovered === false && seq > since && this.options.recoverLimit > 0) {
-        await this._backfill(entry, Math.max(since, seq - this.options.recoverLimit), seq, epoch);
+      // orderer.last, not since: after a reset it is 0 of the new epoch, and replayed frames may have moved it.
+      if (reply.recovered === false && seq > orderer.last && this.options.recoverLimit > 0) {
+        await this._backfill(entry, Math.max(orderer.last, seq - this.options.recoverLimit), seq, gen);
       }
-    } else if (entry.rewind > 0 && entry.orderer.last === null && seq > 0) {
+    } else if (entry.rewind > 0 && orderer.last === null && seq > 0) {
       // A first subscribe: the stream starts after seq - rewind; the older part is not a gap.
-      this._deliver(entry, entry.orderer.sync(Math.max(0, seq - entry.rewind)));
-      await this._backfill(entry, entry.orderer.last, seq, epoch, { quiet: true });
+      this._deliver(entry, orderer.sync(Math.max(0, seq - entry.rewind), { epoch: reply.epoch }));
+      await this._backfill(entry, orderer.last, seq, gen, { quiet: true });
     }
   }
 
@@ -971,21 +1224,20 @@ export class Client {
    * Page back through `history` for the messages after `from` up to `upto`, and deliver them in order.
    * A missing older part is a gap (reported unless quiet); the caller's sync(upto) reports any later hole.
    */
-  async _backfill(entry, from, upto, epoch, { quiet = false } = {}) {
+  async _backfill(entry, from, upto, gen, { quiet = false } = {}) {
+    const orderer = entry.orderer;
+    const generation = orderer.generation;
     const pages = [];
     let before = upto + 1;
     entry.backfilling = true;
-    entry.orderer.paused = true;
-    if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
-    entry.gapTimer = null;
+    this._settleHoles(entry);
     try {
       while (before > from + 1) {
         const limit = Math.min(HISTORY_PAGE, before - from - 1);
         const reply = await this._request({ action: "history", channel: entry.channel, limit, before });
-        if (epoch !== this._epoch) return;
-        const page = (Array.isArray(reply.messages) ? reply.messages : [])
-          .filter((m) => m && Number.isSafeInteger(m.seq) && m.seq > from && m.seq < before)
-          .sort((a, b) => a.seq - b.seq);
+        if (gen !== this._socketGen) return;
+        if (orderer.generation !== generation) break; // a new epoch began meanwhile: these pages are stale
+        const page = this._historyPage(entry, reply, from, before);
         if (page.length === 0) break;
         pages.unshift(page);
         before = page[0].seq;
@@ -994,27 +1246,103 @@ export class Client {
         if (page.length < limit && reply.more !== true) break;
       }
     } catch (err) {
+      if (gen !== this._socketGen) return;
+      entry.backfilling = false;
       if (!err.fromServer) throw err; // the connection went: the next reconnect recovers again
       this._emit("error", err); // e.g. forbidden: what is missing is reported as a gap below
-    } finally {
-      entry.backfilling = false;
-      entry.orderer.paused = false;
     }
+    entry.backfilling = false;
+    if (orderer.generation !== generation) return;
     const messages = pages.flat();
     const start = messages.length > 0 ? messages[0].seq : upto + 1;
-    const last = entry.orderer.last;
-    if (last !== null && start - 1 > last) {
-      const skipped = entry.orderer.sync(start - 1);
-      this._deliver(entry, quiet ? { ...skipped, gaps: [] } : skipped);
+    if (orderer.last !== null && start - 1 > orderer.last) {
+      this._deliver(entry, quiet ? orderer.advance(start - 1) : orderer.flush(start - 1));
     }
-    for (const message of messages) this._deliver(entry, entry.orderer.push(message));
+    for (const message of messages) this._push(entry, message);
+  }
+
+  /** The messages of a `history` reply with from < seq < before, in seq order, when of the stream's epoch. */
+  _historyPage(entry, reply, from, before) {
+    const epoch = entry.orderer.epoch;
+    if (typeof reply.epoch === "string" && epoch !== null && reply.epoch !== epoch) return [];
+    return (Array.isArray(reply.messages) ? reply.messages : [])
+      .filter((m) => m && Number.isSafeInteger(m.seq) && m.seq > from && m.seq < before)
+      .map((m) => (m.epoch === undefined && typeof reply.epoch === "string" ? { ...m, epoch: reply.epoch } : m))
+      .sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * Run the reorder window for a channel's live stream: while messages wait for a missing seq, wait
+   * `reorderWindow` (or not at all when more than reorderMaxBuffered wait), then fill the hole from history.
+   * Not while the channel is (re)subscribing or catching up: the replay and backfill deal with holes then.
+   */
+  _settleHoles(entry) {
+    const live = entry.subscribed && !entry.op && !entry.backfilling && !entry.filling && this._connected;
+    if (!live || !entry.orderer.waiting) {
+      if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+      entry.gapTimer = null;
+      return;
+    }
+    if (entry.orderer.overflowing) {
+      if (entry.gapTimer !== null) this._clearTimeout(entry.gapTimer);
+      entry.gapTimer = null;
+      this._fillHoles(entry);
+    } else if (entry.gapTimer === null) {
+      entry.gapTimer = this._setTimeout(() => {
+        entry.gapTimer = null;
+        this._fillHoles(entry);
+      }, this.options.reorderWindow);
+    }
+  }
+
+  /**
+   * A live hole outlived the reorder window: ask `history` for the missing seqs (one request, at most one
+   * page, from the oldest missing seq), deliver what it has, and report the rest of the hole as a gap.
+   * Holes that open meanwhile get their own window, so each hole costs at most one request.
+   */
+  async _fillHoles(entry) {
+    const orderer = entry.orderer;
+    if (!orderer.waiting || entry.filling || !this._connected) return;
+    const gen = this._socketGen;
+    const generation = orderer.generation;
+    const top = orderer.highestHeld; // the holes end below it
+    const from = orderer.last;
+    const missing = orderer.highestMissing;
+    if (missing === null) return;
+    const to = Math.min(missing, from + HISTORY_PAGE);
+    entry.filling = true;
+    let page = [];
+    try {
+      const reply = await this._request({
+        action: "history",
+        channel: entry.channel,
+        limit: to - from,
+        before: to + 1,
+      });
+      if (gen !== this._socketGen || orderer.generation !== generation || !entry.filling) return;
+      page = this._historyPage(entry, reply, from, to + 1);
+    } catch (err) {
+      if (gen !== this._socketGen || orderer.generation !== generation || !entry.filling) return;
+      if (!err.fromServer && err.code === "connection_lost") return; // the resubscribe's `since` recovers it
+      this._emit("error", err); // refused or timed out: the hole is reported as a gap below
+    }
+    for (const message of page) this._push(entry, message);
+    entry.filling = false;
+    this._deliver(entry, orderer.flush(top - 1));
   }
 
   /** Fetch the member list; member events arriving meanwhile are buffered and applied on top of it. */
   _refreshPresence(entry) {
     const state = entry.presence;
     const ticket = ++state.ticket; // only the latest snapshot request counts
+    // Every member event received so far is in the snapshot asked for now (its change was committed before
+    // it was posted, and the list is read after this request arrives): only later ones are applied on top.
+    // That also drops held events that wait for a version this snapshot covers (or that never comes).
     state.buffer = [];
+    state.pending.clear();
+    state.fetching = true;
+    if (state.timer !== null) this._clearTimeout(state.timer);
+    state.timer = null;
     this._request({ action: "presence", channel: entry.channel }).then(
       (reply) => {
         if (state.ticket !== ticket || this._channels.get(entry.channel) !== entry) return;
@@ -1022,14 +1350,22 @@ export class Client {
         for (const member of Array.isArray(reply.members) ? reply.members : []) {
           if (member && typeof member.userId === "string") members.set(member.userId, member);
         }
-        const buffered = state.buffer ?? [];
+        const held = [...(state.buffer ?? []), ...state.pending.values()]; // all received after the request
         state.members = members;
+        state.v = Number.isSafeInteger(reply.v) ? reply.v : null;
         state.buffer = null;
-        for (const frame of buffered) applyMemberChange(members, frame);
+        state.pending.clear();
+        state.fetching = false;
+        // Versioned events in version order (those up to the snapshot's version are in it already);
+        // events of a server without versions in arrival order, as before.
+        const versioned = held.filter((f) => Number.isSafeInteger(f.v)).sort((a, b) => a.v - b.v);
+        for (const frame of held) if (!Number.isSafeInteger(frame.v)) this._applyMember(entry, frame, false);
+        for (const frame of versioned) this._acceptMember(entry, frame, false);
         this._notifyPresence(entry, { type: "snapshot" });
       },
       (err) => {
         if (state.ticket !== ticket) return;
+        state.fetching = false;
         state.buffer = null;
         if (err.fromServer) this._emit("error", err);
       },
@@ -1038,16 +1374,65 @@ export class Client {
 
   _onMember(frame) {
     if (typeof frame.channel !== "string" || !frame.member || typeof frame.member.userId !== "string") return;
-    const event = { channel: frame.channel, member: frame.member };
-    this._emit(frame.type, event);
-    const state = this._channels.get(frame.channel)?.presence;
-    if (!state) return;
+    const entry = this._channels.get(frame.channel);
+    const state = entry?.presence;
+    if (!state) {
+      this._emit(frame.type, memberEvent(frame));
+      return;
+    }
     if (state.buffer !== null)
       state.buffer.push(frame); // a snapshot is on its way: apply after it
-    else if (state.members !== null) {
-      applyMemberChange(state.members, frame);
-      this._notifyPresence(this._channels.get(frame.channel), { type: frame.type, member: frame.member });
+    else if (state.members !== null) this._acceptMember(entry, frame, true);
+  }
+
+  /**
+   * Apply a versioned member event in order: `v` <= the version held is stale (ignored), `v` = held + 1 is
+   * applied (with any held events that follow it), a larger `v` waits for the missing ones for the reorder
+   * window, then the list is fetched again.
+   */
+  _acceptMember(entry, frame, notify) {
+    const state = entry.presence;
+    if (!Number.isSafeInteger(frame.v) || state.v === null) return this._applyMember(entry, frame, notify);
+    if (frame.v <= state.v) return undefined;
+    if (frame.v > state.v + 1) {
+      state.pending.set(frame.v, frame);
+      if (state.pending.size > MAX_PENDING_MEMBER_EVENTS) this._presenceGap(entry);
+      else if (state.timer === null) {
+        state.timer = this._setTimeout(() => {
+          state.timer = null;
+          this._presenceGap(entry);
+        }, this.options.reorderWindow);
+      }
+      return undefined;
     }
+    this._applyMember(entry, frame, notify);
+    state.v = frame.v;
+    while (state.pending.has(state.v + 1)) {
+      const next = state.pending.get(state.v + 1);
+      state.pending.delete(state.v + 1);
+      this._applyMember(entry, next, notify);
+      state.v = next.v;
+    }
+    if (state.pending.size === 0 && state.timer !== null) {
+      this._clearTimeout(state.timer);
+      state.timer = null;
+    }
+    return undefined;
+  }
+
+  /** A presence version is missing for good: fetch the list again (held events are applied on top). */
+  _presenceGap(entry) {
+    const state = entry.presence;
+    if (state.fetching || !entry.subscribed || this._channels.get(entry.channel) !== entry) return;
+    this._refreshPresence(entry);
+  }
+
+  _applyMember(entry, frame, notify) {
+    const members = entry.presence.members;
+    if (frame.type === "member_joined") members.set(frame.member.userId, frame.member);
+    else members.delete(frame.member.userId);
+    this._emit(frame.type, memberEvent(frame));
+    if (notify) this._notifyPresence(entry, { type: frame.type, member: frame.member });
   }
 
   _notifyPresence(entry, change) {
@@ -1073,13 +1458,26 @@ export class Client {
   _onMessage(frame) {
     const entry = this._channels.get(frame.channel);
     if (!entry || entry.handlers.size === 0) return; // a late message after unsubscribe
-    this._deliver(entry, entry.orderer.push(frame));
+    this._push(entry, frame);
   }
 
-  _deliver(entry, { deliver, gaps, reset }) {
-    if (reset) this._emit("gap", { channel: entry.channel, from: null, to: null, reset: true });
+  /** One message frame (live, replayed or from history) into the channel's orderer. */
+  _push(entry, message) {
+    // Our own publish without echo, replayed or in a history page: account for it, do not deliver it.
+    if (typeof message.msgId === "string" && this._quiet.has(message.msgId)) {
+      this._deliver(entry, entry.orderer.skip(message.seq, message.epoch));
+    } else {
+      this._deliver(entry, entry.orderer.push(message));
+    }
+  }
+
+  _deliver(entry, { deliver, gaps, reset, epoch, prior }) {
+    if (prior) this._deliver(entry, prior);
+    if (reset) this._emit("reset", { channel: entry.channel, epoch });
     for (const gap of gaps) this._emit("gap", { channel: entry.channel, ...gap });
-    for (const message of deliver) {
+    const current = entry.orderer.epoch;
+    for (const frame of deliver) {
+      const message = frame.epoch === undefined && current !== null ? { ...frame, epoch: current } : frame;
       for (const handler of [...entry.handlers]) {
         try {
           handler.onMessage(message);
@@ -1094,16 +1492,7 @@ export class Client {
         }
       }
     }
-    if (entry.backfilling) return; // the backfill decides about gaps when it ends
-    if (entry.orderer.waiting && entry.gapTimer === null) {
-      entry.gapTimer = this._setTimeout(() => {
-        entry.gapTimer = null;
-        this._deliver(entry, entry.orderer.flush());
-      }, this.options.reorderWindow);
-    } else if (!entry.orderer.waiting && entry.gapTimer !== null) {
-      this._clearTimeout(entry.gapTimer);
-      entry.gapTimer = null;
-    }
+    this._settleHoles(entry);
   }
 
   // ---- publish queue ------------------------------------------------------------------------
@@ -1130,26 +1519,103 @@ export class Client {
    * on one channel can take their seq in either order: with orderedPublish the next waits for this ack.
    */
   _sendPublish(item) {
-    const frame = { action: "publish", channel: item.channel, data: item.data };
+    const now = this._now();
+    if (item.firstSentAt !== null && now - item.firstSentAt > this.options.resendWindow) {
+      // The server may have forgotten its msgId by now: resending could number it twice.
+      this._failPublish(
+        item,
+        new LambdacastError(
+          "connection_lost",
+          `the connection was lost before the ack and ${now - item.firstSentAt} ms have passed since the publish was sent ` +
+            `(resendWindow ${this.options.resendWindow} ms): it may or may not have been published`,
+          { action: "publish", channel: item.channel },
+        ),
+      );
+      return;
+    }
+    item.firstSentAt ??= now;
+    item.deadline ??= now + item.timeout;
+    const frame = { action: "publish", channel: item.channel, data: item.data, msgId: item.msgId };
     if (item.echo) frame.echo = true;
     this._publishing.set(item.channel, item);
-    const settled = () => {
-      if (this._publishing.get(item.channel) !== item) return;
-      this._publishing.delete(item.channel);
-      this._flushQueue();
-    };
-    this._request(frame, item.timeout).then(
+    this._request(frame, Math.max(1, item.deadline - now)).then(
       (ack) => {
         const entry = this._channels.get(item.channel);
-        if (!item.echo && entry) this._deliver(entry, entry.orderer.skip(ack.seq));
-        item.resolve({ channel: ack.channel ?? item.channel, seq: ack.seq, delivered: ack.delivered });
-        settled();
+        if (!item.echo && entry) this._deliver(entry, entry.orderer.skip(ack.seq, ack.epoch));
+        const outcome = { channel: ack.channel ?? item.channel, seq: ack.seq };
+        if (ack.epoch !== undefined) outcome.epoch = ack.epoch;
+        if (ack.delivered !== undefined) outcome.delivered = ack.delivered;
+        outcome.msgId = item.msgId;
+        outcome.duplicate = ack.duplicate === true;
+        this._settlePublish(item);
+        item.resolve(outcome);
       },
-      (err) => {
-        item.reject(err);
-        settled();
-      },
+      (err) => this._publishFailed(item, err),
     );
+  }
+
+  /**
+   * How long to wait before sending a refused request again, or null when it must not be: `rate_limited`
+   * after its `retryAfterMs`, `internal_error` (the server changed nothing) after the reconnect backoff.
+   */
+  _retryDelay(err, attempt) {
+    const retryAfter = err.frame?.retryAfterMs;
+    if (err.code === "rate_limited" && Number.isSafeInteger(retryAfter) && retryAfter >= 0) return retryAfter;
+    if (err.code === "internal_error") return backoffDelay(attempt, this.options.backoff, this._random);
+    return null;
+  }
+
+  /** A publish attempt failed: resend it (same msgId) when that is safe and there is time, else reject. */
+  _publishFailed(item, err) {
+    if (!err.fromServer && err.code === "connection_lost") return this._requeuePublish(item);
+    // internal_error means not numbered; the msgId makes the resend safe even if it was.
+    const errorsLeft = err.code !== "internal_error" || item.errors < PUBLISH_ERROR_RETRIES;
+    const delay = err.fromServer && errorsLeft ? this._retryDelay(err, item.errors) : null;
+    if (delay === null || this._now() + delay >= item.deadline) return this._failPublish(item, err);
+    if (err.code === "internal_error") item.errors += 1;
+    this._retrying.add(item);
+    item.timer = this._setTimeout(() => {
+      item.timer = null;
+      if (!this._retrying.delete(item)) return; // the connection went meanwhile: requeued
+      if (this._sessionOpen && this._ws?.readyState === OPEN) this._sendPublish(item);
+      else this._requeuePublish(item);
+    }, delay);
+  }
+
+  /** Put a publish back in the queue, in its original place: it goes out again after the reconnect. */
+  _requeuePublish(item) {
+    this._releasePublishSlot(item);
+    if (this.state === "closed") {
+      const why = this.error ?? { code: "closed", message: "the client was closed" };
+      return this._failPublish(item, new LambdacastError(why.code, why.message, { channel: item.channel }));
+    }
+    item.deadline = null;
+    const at = this._queue.findIndex((queued) => queued.n > item.n);
+    this._queue.splice(at < 0 ? this._queue.length : at, 0, item);
+    this._flushQueue();
+  }
+
+  _failPublish(item, err) {
+    if (item.timer !== null) this._clearTimeout(item.timer);
+    item.timer = null;
+    this._retrying.delete(item);
+    this._settlePublish(item);
+    if (err instanceof LambdacastError) {
+      err.msgId = item.msgId;
+      err.channel ??= item.channel;
+    }
+    item.reject(err);
+  }
+
+  _settlePublish(item) {
+    this._quiet.delete(item.msgId);
+    this._releasePublishSlot(item);
+  }
+
+  _releasePublishSlot(item) {
+    if (this._publishing.get(item.channel) !== item) return;
+    this._publishing.delete(item.channel);
+    this._flushQueue();
   }
 
   _emit(event, ...args) {

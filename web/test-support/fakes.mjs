@@ -115,19 +115,28 @@ export class FakeWebSocket {
   }
 }
 
+/** The epoch every channel of a FakeServer starts in. */
+export const FIRST_EPOCH = "e1";
+
 /** A message frame as the server posts it. */
-export function messageFrame(channel, seq, data = `m${seq}`) {
-  return { type: "message", channel, seq, data, from: { connectionId: "x", userId: null }, ts: 0 };
+export function messageFrame(channel, seq, data = `m${seq}`, epoch = FIRST_EPOCH) {
+  return { type: "message", channel, seq, epoch, data, from: { userId: null }, ts: 0 };
 }
 
 /**
- * A scripted lambdacast server on top of FakeWebSocket: answers hello, subscribe (with `since`: replay or
- * `recovered: false`, like protocol v1), unsubscribe, ping, history and presence; tracks per-channel seq
- * and a message log; leaves publish to the test unless `autoAck` is set.
+ * A scripted lambdacast server on top of FakeWebSocket: answers hello, subscribe (with `since` and `epoch`:
+ * replay or `recovered: false`, or a replay of the new epoch with `reset: true`, like protocol v1), unsubscribe,
+ * ping, history and presence (with its version `v`); tracks per-channel epoch, seq and a message log; leaves
+ * publish to the test unless `autoAck` is set (then a repeated msgId gets the original seq, `duplicate: true`).
  */
 export class FakeServer {
   constructor({ autoAck = false } = {}) {
     this.autoAck = autoAck;
+    this.epochs = new Map(); // channel -> its epoch (FIRST_EPOCH until restart())
+    this.restarts = 0;
+    this.numbered = new Map(); // channel -> Map(msgId -> seq), for idempotent publish
+    this.following = new WeakMap(); // ws -> Set of channels it is subscribed to
+    this.presenceVersions = new Map(); // presence channel -> v of `members`
     this.seq = new Map();
     this.log = new Map(); // channel -> message frames in seq order (what `history` and recovery read)
     this.retainedFrom = new Map(); // channel -> oldest seq still in the history (older ones expired)
@@ -140,18 +149,39 @@ export class FakeServer {
     this.maxHistoryPage = Infinity; // messages per history reply before it is cut with `more` (size bound)
   }
 
+  epoch(channel) {
+    return this.epochs.get(channel) ?? FIRST_EPOCH;
+  }
+
+  /** The channel's counter is created again (a restarted `make dev`, a new table): a new epoch, from seq 0. */
+  restart(channel) {
+    this.restarts += 1;
+    this.epochs.set(channel, `e${this.restarts + 1}`);
+    this.seq.delete(channel);
+    this.log.delete(channel);
+    this.retainedFrom.delete(channel);
+    this.numbered.delete(channel);
+  }
+
   /** Someone else publishes: the message is numbered and stored, and posted to nobody. */
   published(channel, count = 1) {
     const frames = [];
-    for (let i = 0; i < count; i += 1) {
-      const seq = (this.seq.get(channel) ?? 0) + 1;
-      this.seq.set(channel, seq);
-      const frame = messageFrame(channel, seq);
-      if (!this.log.has(channel)) this.log.set(channel, []);
-      this.log.get(channel).push(frame);
-      frames.push(frame);
-    }
+    for (let i = 0; i < count; i += 1) frames.push(this._number(channel, `m${(this.seq.get(channel) ?? 0) + 1}`));
     return frames;
+  }
+
+  _number(channel, data, msgId) {
+    const seq = (this.seq.get(channel) ?? 0) + 1;
+    this.seq.set(channel, seq);
+    const frame = messageFrame(channel, seq, data, this.epoch(channel));
+    if (msgId !== undefined) {
+      frame.msgId = msgId;
+      if (!this.numbered.has(channel)) this.numbered.set(channel, new Map());
+      this.numbered.get(channel).set(msgId, seq);
+    }
+    if (!this.log.has(channel)) this.log.set(channel, []);
+    this.log.get(channel).push(frame);
+    return frame;
   }
 
   _retained(channel) {
@@ -161,21 +191,46 @@ export class FakeServer {
 
   _subscribe(ws, f) {
     const seq = this.seq.get(f.channel) ?? 0;
-    if (f.since === undefined) return ws.reply(f, { type: "subscribed", channel: f.channel, seq });
+    const epoch = this.epoch(f.channel);
+    if (!this.following.has(ws)) this.following.set(ws, new Set());
+    const already = this.following.get(ws).has(f.channel);
+    this.following.get(ws).add(f.channel);
+    const reply = { type: "subscribed", channel: f.channel, seq, epoch };
+    if (f.since === undefined) return ws.reply(f, reply);
+    if (already) return ws.reply(f, { ...reply, recovered: false }); // it received everything live
+    if (f.epoch !== epoch) {
+      // The client missed the whole current epoch: replay it from seq 1, within 100 messages.
+      const replay = this._retained(f.channel).slice(0, 100);
+      for (const m of replay) ws.receive(m);
+      const recovered = seq === 0 || (replay.length === seq && replay[0].seq === 1);
+      return ws.reply(f, { ...reply, recovered, reset: true });
+    }
     const missed = this._retained(f.channel).filter((m) => m.seq > f.since);
     const recovered =
       f.since === seq || (f.since < seq && seq - f.since <= 100 && missed.length > 0 && missed[0].seq === f.since + 1);
     if (recovered) for (const m of missed) ws.receive(m);
-    ws.reply(f, { type: "subscribed", channel: f.channel, seq, recovered });
+    ws.reply(f, { ...reply, recovered });
   }
 
   _history(ws, f) {
     const before = f.before ?? Infinity;
     const older = this._retained(f.channel).filter((m) => m.seq < before);
     const page = older.slice(-(f.limit ?? 50));
-    if (page.length <= this.maxHistoryPage) return ws.reply(f, { type: "history", channel: f.channel, messages: page });
+    const reply = { type: "history", channel: f.channel, epoch: this.epoch(f.channel) };
+    if (page.length <= this.maxHistoryPage) return ws.reply(f, { ...reply, messages: page });
     const cut = page.slice(-this.maxHistoryPage); // the server keeps the newest that fit one post
-    ws.reply(f, { type: "history", channel: f.channel, more: true, before: cut[0].seq, messages: cut });
+    ws.reply(f, { ...reply, more: true, before: cut[0].seq, messages: cut });
+  }
+
+  _publish(ws, f) {
+    const epoch = this.epoch(f.channel);
+    const known = f.msgId === undefined ? undefined : this.numbered.get(f.channel)?.get(f.msgId);
+    if (known !== undefined) {
+      return ws.reply(f, { type: "ack", channel: f.channel, seq: known, epoch, msgId: f.msgId, duplicate: true });
+    }
+    const frame = this._number(f.channel, f.data, f.msgId);
+    const ack = { type: "ack", channel: f.channel, seq: frame.seq, epoch, delivered: 1 };
+    ws.reply(f, f.msgId === undefined ? ack : { ...ack, msgId: f.msgId });
   }
 
   /** Answer every unanswered request on `ws` (call after settle()). */
@@ -200,20 +255,35 @@ export class FakeServer {
         if (code) ws.reply(f, { type: "error", code, message: `subscribe refused: ${code}` });
         else this._subscribe(ws, f);
       } else if (f.action === "unsubscribe") {
+        this.following.get(ws)?.delete(f.channel);
         ws.reply(f, { type: "unsubscribed", channel: f.channel });
       } else if (f.action === "history") {
         this._history(ws, f);
       } else if (f.action === "presence") {
-        ws.reply(f, { type: "presence", channel: f.channel, members: this.members.get(f.channel) ?? [] });
+        ws.reply(f, {
+          type: "presence",
+          channel: f.channel,
+          members: this.members.get(f.channel) ?? [],
+          v: this.presenceVersions.get(f.channel) ?? 0,
+        });
       } else if (f.action === "ping") {
         ws.reply(f, { type: "pong", ts: 0 });
       } else if (f.action === "publish" && this.autoAck) {
-        const seq = (this.seq.get(f.channel) ?? 0) + 1;
-        this.seq.set(f.channel, seq);
-        ws.reply(f, { type: "ack", channel: f.channel, seq, delivered: 1 });
+        this._publish(ws, f);
       }
     }
   }
+}
+
+/** A getRandomValues that counts: the msgIds of one client are 00..01, 00..02, ... (predictable in tests). */
+export function countingRandomValues() {
+  let count = 0;
+  return (array) => {
+    count += 1;
+    array.fill(0);
+    for (let i = array.length - 1, n = count; i >= 0 && n > 0; i -= 1, n = Math.floor(n / 256)) array[i] = n % 256;
+    return array;
+  };
 }
 
 /**
@@ -229,6 +299,7 @@ export async function setup({ client: clientOptions = {}, server: serverOptions 
     timers: clock.timers,
     now: clock.now,
     random: () => 0.5,
+    getRandomValues: countingRandomValues(),
     onlineTarget: {},
     ...clientOptions,
   });

@@ -171,3 +171,91 @@ test("a throwing onPresence is reported and does not stop the others", async () 
   assert.equal(t.errors.at(-1).code, "handler_error");
   assert.equal(t.errors.at(-1).channel, "presence-room");
 });
+
+/** An open client with a presence subscription to presence-room whose snapshot is `members` at version `v`. */
+async function room(members, v) {
+  const t = await setup();
+  t.server.members.set("presence-room", members);
+  t.server.presenceVersions.set("presence-room", v);
+  const calls = [];
+  const sub = t.client.subscribe("presence-room", () => {}, {
+    onPresence: (list, change) => calls.push([ids(list), change.type]),
+  });
+  const ws = await openSession(t);
+  return { ...t, ws, sub, calls };
+}
+
+const at = (frame, v) => ({ ...frame, v });
+
+test("a member_left older than the same user's member_joined does not remove the user", async () => {
+  // GIVEN a room at version 4 where Ada and Alice are
+  const t = await room([ada, alice], 4);
+  // WHEN Alice left (v5) and came back (v6), but the join arrives before the leave
+  t.ws.receive(at(joined(alice), 6));
+  t.ws.receive(at(left(alice), 5));
+  // THEN the changes were applied in version order, and Alice is present
+  assert.deepEqual(ids(t.sub.members), ["alice", "user-42"]);
+  assert.deepEqual(t.calls.slice(1), [
+    [["user-42"], "member_left"],
+    [["alice", "user-42"], "member_joined"],
+  ]);
+});
+
+test("a member event at or below the version held is stale and ignored", async () => {
+  // GIVEN a room at version 7 with Ada
+  const t = await room([ada], 7);
+  const events = [];
+  t.client.on("member_left", (e) => events.push(e));
+  // WHEN a member_left of Ada with v 7 arrives (the snapshot already counted it)
+  t.ws.receive(at(left(ada), 7));
+  // THEN Ada stays, and no event is emitted
+  assert.deepEqual(ids(t.sub.members), ["user-42"]);
+  assert.deepEqual(events, []);
+});
+
+test("when a presence version stays missing for the reorder window, the list is fetched again", async () => {
+  // GIVEN a room at version 2 with Ada
+  const t = await room([ada], 2);
+  const requests = () => t.ws.sent.filter((f) => f.action === "presence").length;
+  assert.equal(requests(), 1);
+  // WHEN v4 (Bob joined) arrives and v3 (Alice joined) never does
+  t.ws.receive(at(joined(bob), 4));
+  t.server.members.set("presence-room", [ada, alice, bob]);
+  t.server.presenceVersions.set("presence-room", 4);
+  await t.clock.advance(999);
+  assert.equal(requests(), 1);
+  await t.clock.advance(1);
+  await serveAll(t.server, t.ws);
+  // THEN after the window one snapshot request was made, the list is the server's, and no more follow
+  assert.equal(requests(), 2);
+  assert.deepEqual(ids(t.sub.members), ["alice", "bob", "user-42"]);
+  await t.clock.advance(10_000);
+  await serveAll(t.server, t.ws);
+  assert.equal(requests(), 2);
+});
+
+test("member events carry their presence version", async () => {
+  // GIVEN a room at version 1
+  const t = await room([], 1);
+  const events = [];
+  t.client.on("member_joined", (e) => events.push([e.member.userId, e.v]));
+  // WHEN Alice joins at v2
+  t.ws.receive(at(joined(alice), 2));
+  // THEN the event says so
+  assert.deepEqual(events, [["alice", 2]]);
+});
+
+test("a member event that the snapshot in flight already counts is not applied on top of it", async () => {
+  // GIVEN a room whose presence reply is held, with Ada and Alice
+  const t = await setup();
+  t.server.hold.add("presence");
+  const sub = t.client.subscribe("presence-room", () => {}, { onPresence: () => {} });
+  const ws = await openSession(t);
+  // WHEN Alice's leave (v4) arrives while the snapshot is in flight, and the snapshot, read after Alice
+  // came back (v5), lists her
+  ws.receive(at(left(alice), 4));
+  ws.reply(ws.lastSent("presence"), { type: "presence", channel: "presence-room", members: [ada, alice], v: 5 });
+  await settle();
+  // THEN Alice is present: the leave was older than the snapshot
+  assert.deepEqual(ids(sub.members), ["alice", "user-42"]);
+});

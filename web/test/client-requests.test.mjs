@@ -40,9 +40,9 @@ test("replies are matched to requests by id, whatever order they come in", async
   assert.notEqual(pa.id, pb.id);
   ws.reply(pb, { type: "ack", channel: "b", seq: 9, delivered: 3 });
   ws.reply(pa, { type: "ack", channel: "a", seq: 4, delivered: 1 });
-  // THEN each publish resolves with its own ack
-  assert.deepEqual(await first, { channel: "a", seq: 4, delivered: 1 });
-  assert.deepEqual(await second, { channel: "b", seq: 9, delivered: 3 });
+  // THEN each publish resolves with its own ack (and its own msgId)
+  assert.deepEqual(await first, { channel: "a", seq: 4, delivered: 1, msgId: pa.msgId, duplicate: false });
+  assert.deepEqual(await second, { channel: "b", seq: 9, delivered: 3, msgId: pb.msgId, duplicate: false });
 });
 
 test("a publish refused by the server rejects with the server's code and message", async () => {
@@ -89,16 +89,15 @@ test("a request with no reply rejects with code timeout once its timeout runs ou
 });
 
 test("a socket closing under a request rejects it with code connection_lost", async () => {
-  // GIVEN an open client with a publish in flight
+  // GIVEN an open client with a history request in flight
   const t = await setup();
-  t.client.subscribe("lobby", () => {});
   const ws = await openSession(t);
-  const publish = t.client.publish("lobby", "in flight");
+  const page = t.client.history("lobby");
   await settle();
-  // WHEN the socket drops before the ack
+  // WHEN the socket drops before the reply
   ws.drop(1006);
-  // THEN the publish rejects at once with connection_lost (it may or may not have been published)
-  await assert.rejects(publish, { code: "connection_lost" });
+  // THEN the request rejects at once with connection_lost
+  await assert.rejects(page, { code: "connection_lost", action: "history" });
 });
 
 test("an error frame without an id is reported on the 'error' event", async () => {

@@ -1,7 +1,7 @@
 // Heartbeat, the offline publish queue, ordering and duplicates through the client, unsubscribe.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeWebSocket, openSession, settle, setup } from "../test-support/fakes.mjs";
+import { FakeWebSocket, openSession, serveAll, settle, setup } from "../test-support/fakes.mjs";
 
 const message = (channel, seq, data = `m${seq}`) => ({
   type: "message",
@@ -142,8 +142,8 @@ test("messages reach onMessage in seq order, without duplicates", async () => {
   assert.deepEqual(seen, [1, 2, 3]);
 });
 
-test("a gap that never fills is given up after the reorder window and reported", async () => {
-  // GIVEN an open client subscribed to lobby, reorder window 1 s
+test("a gap that never fills, nor is in the history, is given up after the reorder window and reported", async () => {
+  // GIVEN an open client subscribed to lobby, reorder window 1 s, and a history without seq 1
   const t = await setup();
   const seen = [];
   const gaps = [];
@@ -154,7 +154,12 @@ test("a gap that never fills is given up after the reorder window and reported",
   ws.receive(message("lobby", 2));
   assert.deepEqual(seen, []);
   await t.clock.advance(1000);
-  // THEN 2 is delivered after the window and the missing 1 is reported
+  await serveAll(t.server, ws);
+  // THEN after the window the client asked the history for 1, and then delivered 2 and reported 1 missing
+  assert.deepEqual(
+    ws.sent.filter((f) => f.action === "history").map((f) => [f.before, f.limit]),
+    [[2, 1]],
+  );
   assert.deepEqual(seen, [2]);
   assert.deepEqual(gaps, [{ channel: "lobby", from: 1, to: 1 }]);
 });

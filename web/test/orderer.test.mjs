@@ -64,20 +64,25 @@ test("flush gives up on a gap: delivers what is held in order and reports the mi
   // THEN 4 and 5 are delivered and 2-3 reported missing
   assert.deepEqual(seqs(flushed), [4, 5]);
   assert.deepEqual(flushed.gaps, [{ from: 2, to: 3 }]);
-  // AND a straggler 3 arriving later is dropped, not delivered out of order
-  assert.equal(orderer.push(msg(3)).duplicate, true);
+  // AND a straggler 3 arriving later is still delivered, flagged late (a reported gap is not a loss)
+  const straggler = orderer.push(msg(3));
+  assert.deepEqual([seqs(straggler), straggler.deliver[0].late], [[3], true]);
 });
 
-test("holding more than maxBuffered messages flushes at once", () => {
+test("holding more than maxBuffered messages says so, and gives up on nothing by itself", () => {
   // GIVEN room for two held messages
   const orderer = synced(0, { maxBuffered: 2 });
   orderer.push(msg(2));
   orderer.push(msg(3));
+  assert.equal(orderer.overflowing, false);
   // WHEN a third early message arrives
   const result = orderer.push(msg(4));
-  // THEN the orderer stops waiting for 1
-  assert.deepEqual(seqs(result), [2, 3, 4]);
-  assert.deepEqual(result.gaps, [{ from: 1, to: 1 }]);
+  // THEN nothing is delivered nor reported (the client fills the hole from history first), and it overflows
+  assert.deepEqual([seqs(result), result.gaps], [[], []]);
+  assert.equal(orderer.overflowing, true);
+  // AND giving up delivers 2-4 and reports 1
+  const flushed = orderer.flush();
+  assert.deepEqual([seqs(flushed), flushed.gaps], [[2, 3, 4], [{ from: 1, to: 1 }]]);
 });
 
 test("a skipped seq (own publish without echo) does not hold later messages back", () => {
@@ -150,10 +155,9 @@ test("a live message newer than the resubscribe's seq, received before its reply
   assert.deepEqual([seqs(result), result.gaps], [[], []]);
 });
 
-test("while paused (a history backfill), holding more than maxBuffered does not give up on the gap", () => {
-  // GIVEN an orderer at 0 holding at most 2 messages, paused
+test("past maxBuffered, a late 1 and 2 still deliver everything in order", () => {
+  // GIVEN an orderer at 0 holding at most 2 messages (e.g. during a history backfill)
   const orderer = synced(0, { maxBuffered: 2 });
-  orderer.paused = true;
   // WHEN 3, 4 and 5 arrive (1-2 missing)
   const results = [3, 4, 5].map((s) => orderer.push(msg(s)));
   // THEN nothing is delivered and no gap reported until 1 and 2 come
@@ -163,4 +167,66 @@ test("while paused (a history backfill), holding more than maxBuffered does not 
   );
   orderer.push(msg(1));
   assert.deepEqual(seqs(orderer.push(msg(2))), [2, 3, 4, 5]);
+});
+
+const inEpoch = (epoch, seq) => ({ ...msg(seq), epoch });
+
+test("a subscribed reply of another epoch restarts the stream at 0 and reports what was not replayed", () => {
+  // GIVEN an orderer at seq 9 of epoch e1
+  const orderer = new SeqOrderer();
+  orderer.sync(9, { epoch: "e1" });
+  // WHEN the resubscribe answers seq 3 of e2, without a full replay
+  const result = orderer.sync(3, { epoch: "e2", recovered: false });
+  // THEN the stream restarted in e2 and 1-3 are the gap
+  assert.deepEqual([result.reset, result.epoch, result.gaps], [true, "e2", [{ from: 1, to: 3 }]]);
+  assert.deepEqual([orderer.epoch, orderer.last], ["e2", 3]);
+});
+
+test("on a restart, messages the old epoch held are delivered first, as `prior`", () => {
+  // GIVEN an orderer of e1 at 1 holding 3 (2 missing)
+  const orderer = new SeqOrderer();
+  orderer.sync(1, { epoch: "e1" });
+  orderer.push(inEpoch("e1", 3));
+  // WHEN seq 1 of a new epoch e2 arrives
+  const result = orderer.push(inEpoch("e2", 1));
+  // THEN e1's 3 comes first (2 reported), then e2's 1
+  assert.deepEqual(
+    [seqs(result.prior), result.prior.gaps, result.reset, seqs(result)],
+    [[3], [{ from: 2, to: 2 }], true, [1]],
+  );
+});
+
+test("frames of an epoch left behind are stale; the reset is not applied twice", () => {
+  // GIVEN an orderer moved from e1 to e2 by a frame, whose subscribe was sent in e1 (generation 0)
+  const orderer = new SeqOrderer();
+  orderer.sync(5, { epoch: "e1" });
+  const generation = orderer.generation;
+  orderer.push(inEpoch("e2", 1));
+  // WHEN e1's 6 arrives, then the reply says e2 with reset: true
+  const stale = orderer.push(inEpoch("e1", 6));
+  const reply = orderer.sync(1, { epoch: "e2", reset: true, recovered: true, generation });
+  // THEN the stale frame is dropped and the reply restarts nothing
+  assert.deepEqual([stale.stale, seqs(stale)], [true, []]);
+  assert.deepEqual([reply.reset, orderer.last], [undefined, 1]);
+});
+
+test("a late message is delivered once: a second copy is a duplicate", () => {
+  // GIVEN an orderer that reported 2-3 as a gap
+  const orderer = synced(1);
+  orderer.push(msg(4));
+  orderer.flush();
+  // WHEN 3 arrives, twice
+  const [first, second] = [orderer.push(msg(3)), orderer.push(msg(3))];
+  // THEN the first is delivered late and the second dropped
+  assert.deepEqual([seqs(first), first.late, second.duplicate], [[3], true, true]);
+});
+
+test("an ack of another epoch does not mark a seq of this one as skipped", () => {
+  // GIVEN an orderer of e2 at 0
+  const orderer = new SeqOrderer();
+  orderer.sync(0, { epoch: "e2" });
+  // WHEN an ack of e1 says seq 1 was ours, then e2's 1 arrives
+  orderer.skip(1, "e1");
+  // THEN e2's 1 is delivered
+  assert.deepEqual(seqs(orderer.push(inEpoch("e2", 1))), [1]);
 });
