@@ -5,6 +5,8 @@ Item layout (docs/architecture.md)::
     CONN#<id>  META        connectedAt, sourceIp, userId, subs, closing (once it is being removed), ttl
     CHAN#<ch>  CONN#<id>   fan-out side of a subscription, ttl
     CONN#<id>  CHAN#<ch>   cleanup side of a subscription, ttl
+    USER#<sub> CONN#<id>   a user's connection (for the admin API), ttl
+    USER#<sub> BAN         the user is refused new connections until ttl
 
 The low-level client is used (not the resource layer): fewer objects per call on the hot path.
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdacast.errors import TooManyChannels, UnknownConnection
+from lambdacast.errors import Banned, TooManyChannels, UnknownConnection
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 CONN: Final = "CONN#"
 CHAN: Final = "CHAN#"
 META: Final = "META"
+USER: Final = "USER#"
+BAN: Final = "BAN"
 BATCH_WRITE_MAX: Final = 25
 UNPROCESSED_RETRIES: Final = 8
 TRANSACTION_RETRIES: Final = 5
@@ -133,9 +137,20 @@ class ChannelStore:
     # -- connections -------------------------------------------------------------------------------
 
     def put_connection(
-        self, connection_id: str, *, connected_at: int, source_ip: str | None, user_id: str | None, ttl: int
+        self,
+        connection_id: str,
+        *,
+        connected_at: int,
+        source_ip: str | None,
+        user_id: str | None,
+        ttl: int,
+        now_epoch: int | None = None,
     ) -> None:
         """Record a connection (``$connect``).
+
+        A connection with a user is also listed under its user (``USER#<sub>`` / ``CONN#<id>``, for
+        the admin API's per-user disconnect), in one transaction that holds only while the user
+        is not banned.
 
         Args:
             connection_id: API Gateway's connection id.
@@ -143,6 +158,10 @@ class ChannelStore:
             source_ip: The client's address.
             user_id: The authorized user, if any.
             ttl: Expiry of every item of this connection, seconds since epoch.
+            now_epoch: The current time, seconds since epoch (a ban past its end is no ban).
+
+        Raises:
+            Banned: The user is banned; nothing was written.
         """
         item: dict[str, Any] = {
             **_key(CONN + connection_id, META),
@@ -152,9 +171,48 @@ class ChannelStore:
         }
         if source_ip:
             item["sourceIp"] = _s(source_ip)
-        if user_id:
-            item["userId"] = _s(user_id)
-        self.client.put_item(TableName=self.table_name, Item=item)
+        if not user_id:
+            self.client.put_item(TableName=self.table_name, Item=item)
+            return
+        item["userId"] = _s(user_id)
+        now = now_epoch if now_epoch is not None else connected_at // 1000
+        reasons = self._transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": _key(USER + user_id, BAN),
+                        "ConditionExpression": "attribute_not_exists(pk) OR #ttl <= :now",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {":now": _n(now)},
+                    }
+                },
+                {"Put": {"TableName": self.table_name, "Item": item}},
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**_key(USER + user_id, CONN + connection_id), "ttl": _n(ttl)},
+                    }
+                },
+            ]
+        )
+        if reasons:
+            raise Banned(f"user {user_id!r} is banned")
+
+    def user_connections(self, user_id: str) -> list[str]:
+        """The connections recorded for a user (strongly consistent)."""
+        return [
+            item["sk"]["S"][len(CONN) :]
+            for page in self._query_pages(USER + user_id, CONN, projection="sk")
+            for item in page
+        ]
+
+    def ban_user(self, user_id: str, *, until_epoch: int) -> None:
+        """Refuse the user's new connections until ``until_epoch`` (seconds since epoch)."""
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={**_key(USER + user_id, BAN), "ttl": _n(until_epoch)},
+        )
 
     def get_connection(self, connection_id: str) -> Connection | None:
         """Read a connection's META item (strongly consistent); ``None`` when it is not recorded."""
@@ -193,7 +251,9 @@ class ChannelStore:
             for item in page
         ]
 
-    def remove_connection(self, connection_id: str, channels: Sequence[str] | None = None) -> list[str]:
+    def remove_connection(
+        self, connection_id: str, channels: Sequence[str] | None = None, *, user_id: str | None = None
+    ) -> list[str]:
         """Delete every subscription of a connection, both sides, and then its META item.
 
         Deletes in batches of 25, retrying unprocessed items with backoff. META goes last: while
@@ -204,6 +264,7 @@ class ChannelStore:
             connection_id: The connection.
             channels: Its subscriptions, when the caller has just read them after
                 :meth:`close_connection` (no subscription can be added since); read here otherwise.
+            user_id: Its user, whose listing of it goes too.
 
         Returns:
             The channels it was subscribed to.
@@ -214,6 +275,8 @@ class ChannelStore:
         for channel in channels:
             keys.append(_key(CONN + connection_id, CHAN + channel))
             keys.append(_key(CHAN + channel, CONN + connection_id))
+        if user_id:
+            keys.append(_key(USER + user_id, CONN + connection_id))
         self._batch_delete(keys)
         self.client.delete_item(TableName=self.table_name, Key=_key(CONN + connection_id, META))
         return list(channels)

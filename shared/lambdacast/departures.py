@@ -84,7 +84,7 @@ class Departures:
             log.warning("keeping %s's items until its presence leave succeeds", connection_id)
             return channels
         # Unmarked (no record, or the mark failed), a subscribe may have landed since: read again.
-        self.store.remove_connection(connection_id, channels if record is not None else None)
+        self.store.remove_connection(connection_id, channels if record is not None else None, user_id=user_id)
         return channels
 
     def defer(self, change: Change) -> None:

@@ -20,6 +20,7 @@ Tree::
     │   ├── TooManyMembers         a presence channel is full               -> too_many_members
     │   └── RateLimited            too fast for a rate limit (retryAfterMs) -> rate_limited
     ├── NotNumbered                a publish could not be numbered          -> internal_error
+    ├── Banned                     $connect of a banned user                (403 at the handshake)
     ├── UnknownConnection          no META item for this connection         -> internal_error
     └── DeliveryError              a post to one connection failed
         ├── ConnectionGone         410: the connection no longer exists
@@ -135,6 +136,10 @@ class NotNumbered(LambdacastError):
 
     Answered as ``internal_error``: a retry with the same ``msgId`` is safe.
     """
+
+
+class Banned(LambdacastError):
+    """The connecting user is banned (``DELETE /users/{sub}/connections?ban=...``): ``$connect`` refuses."""
 
 
 class UnknownConnection(LambdacastError):

@@ -24,7 +24,7 @@ from lambdacast.delivery.broadcaster import Broadcaster, DirectBroadcaster, dead
 from lambdacast.delivery.endpoint import resolve_endpoint
 from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
-from lambdacast.errors import INTERNAL_ERROR_MESSAGE, ErrorCode
+from lambdacast.errors import INTERNAL_ERROR_MESSAGE, Banned, ErrorCode
 from lambdacast.numbering import Numbering
 from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol, error_frame
 from lambdacast.quotas import Quotas
@@ -150,8 +150,9 @@ def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     Returns:
         200 when recorded, with ``Sec-WebSocket-Protocol: lambdacast.v1`` when the client offered
-        it; 400 (nothing recorded) when the client offered only other subprotocols; 500 (the
-        handshake fails, the client retries) when the table write failed.
+        it; 400 (nothing recorded) when the client offered only other subprotocols; 403 when its
+        user is banned (admin API); 500 (the handshake fails, the client retries) when the table
+        write failed.
     """
     ws = APIGatewayWebSocketEvent(event)
     _bind(ws)
@@ -169,7 +170,12 @@ def on_connect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             source_ip=(ws.request_context.get("identity") or {}).get("sourceIp"),
             user_id=caller.user_id,
             ttl=caller.connected_at // 1000 + runtime.settings.connection_ttl_seconds,
+            now_epoch=now_ms() // 1000,
         )
+    except Banned:
+        obs.logger.info("refusing a banned user", extra={"user_id": _caller(ws).user_id})
+        obs.count(obs.CONNECTIONS_REFUSED)
+        return {"statusCode": 403}
     except Exception:
         obs.logger.exception("could not record the connection; refusing the handshake")
         obs.count(obs.CONNECTIONS_REFUSED)

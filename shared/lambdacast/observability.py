@@ -86,6 +86,8 @@ HISTORY_WRITE_FAILURES: Final = "HistoryWriteFailures"
 PUBLISH_FANOUT_ERRORS: Final = "PublishFanoutErrors"
 DUPLICATE_PUBLISHES: Final = "DuplicatePublishes"
 REPLAYED_MESSAGES: Final = "ReplayedMessages"
+ADMIN_CLOSED_CONNECTIONS: Final = "AdminClosedConnections"
+ADMIN_REFUSED: Final = "AdminRefused"
 
 
 def bind_request(*, connection_id: str, request_id: str, route: str) -> None:

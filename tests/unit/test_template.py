@@ -100,8 +100,16 @@ def test_manage_connections_is_granted_on_this_apis_stage_only(cfn: dict[str, An
             text = json.dumps(resource)
             assert resource != "*"
             assert "${WebSocketApi}/${StageName}/" in text, text
-            # AND only POST: no function reads (GET) or closes (DELETE) a connection
-            assert "/POST/@connections/*" in text, text
+            # AND only POST, except AdminFunction's DELETE: no function reads (GET) a connection,
+            # and only the IAM-authorized admin API closes one
+            assert "/POST/@connections/*" in text or "/DELETE/@connections/*" in text, text
+    closers = {
+        name
+        for name in _of_type(cfn, "AWS::Lambda::Function")
+        if f"{name}Role" in cfn["Resources"]
+        and any("/DELETE/@connections/*" in json.dumps(s) for s in _role_statements(cfn, name))
+    }
+    assert closers == {"AdminFunction"}
 
 
 def test_no_statement_grants_a_wildcard_resource_for_dynamodb(cfn: dict[str, Any]) -> None:
@@ -181,13 +189,23 @@ def _role_statements(cfn: dict[str, Any], function: str) -> list[dict[str, Any]]
 
 
 #: The DynamoDB calls each function's code makes (lambdacast.channels/presence/history/queue_worker;
-#: transactions are authorized per Put/Update/Delete item, batch deletes as BatchWriteItem).
+#: transactions are authorized per Put/Update/Delete/ConditionCheck item, batch deletes as
+#: BatchWriteItem).
 DYNAMODB_ACTIONS = {
-    "ConnectFunction": {"PutItem"},
+    "ConnectFunction": {"PutItem", "ConditionCheckItem"},
     "DisconnectFunction": {"GetItem", "Query", "BatchWriteItem", "UpdateItem", "DeleteItem"},
-    "DefaultFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "DefaultFunction": {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+    },
     "PublishFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
     "FanoutFunction": {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"},
+    "AdminFunction": {"Query", "PutItem"},
 }
 
 
@@ -288,6 +306,7 @@ FUNCTIONS = {
     "DefaultFunction": "DefaultReservedConcurrency",
     "PublishFunction": "PublishReservedConcurrency",
     "FanoutFunction": "FanoutReservedConcurrency",
+    "AdminFunction": "AdminReservedConcurrency",
 }
 
 
