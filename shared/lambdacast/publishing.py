@@ -144,7 +144,14 @@ def publish_message(
             return Published(seq=numbered.seq, epoch=numbered.epoch, delivered=None, duplicate=True)
         obs.logger.info("resending a message whose first fan-out did not finish", extra={"seq": numbered.seq})
     result = _broadcast(fanout, store, channel, numbered.seq, frame, skip=message.skip, deadline=deadline)
-    _settle(message, numbering, quotas, posted=len(frame.encode()) * result.recipients, now_ms=clock())
+    _settle(
+        message,
+        numbering,
+        quotas,
+        posted=len(frame.encode()) * result.recipients,
+        mark=result.recipients > 0 and not numbered.duplicate,
+        now_ms=clock(),
+    )
     if departures is not None:
         try:
             announce([], departures, fanout, store)
@@ -205,19 +212,26 @@ def _broadcast(
 
 
 def _settle(
-    message: Message, numbering: Numbering, quotas: Quotas | None, *, posted: int, now_ms: int
+    message: Message,
+    numbering: Numbering,
+    quotas: Quotas | None,
+    *,
+    posted: int,
+    mark: bool,
+    now_ms: int,
 ) -> None:
     """Charge the bytes posted and mark the ``msgId`` done, concurrently; a failure is logged only.
 
-    Both are single writes; running them side by side keeps the publish one round trip longer
-    at most. A lost charge lets the publisher a little further; a lost done mark makes a resend
-    post again (subscribers drop the repeat).
+    Both are single writes, made only when the message reached someone: running them side by
+    side keeps such a publish one round trip longer at most, and one that reached nobody none.
+    A lost charge lets the publisher a little further; a lost done mark makes a resend post again
+    (subscribers drop the repeat). With no recipient there is nothing a resend should post again.
     """
     calls: list[Callable[[], None]] = []
     if quotas is not None and message.connection_id is not None and posted > 0:
         connection_id = message.connection_id
         calls.append(lambda: quotas.charge_bytes(connection_id, posted, now_ms))
-    if message.msg_id is not None:
+    if mark and message.msg_id is not None:
         msg_id = message.msg_id
         calls.append(lambda: numbering.mark_done(message.channel, msg_id))
     if not calls:
@@ -225,8 +239,17 @@ def _settle(
     if len(calls) == 1:
         _quietly(calls[0])
         return
-    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="settle") as pool:
-        list(pool.map(_quietly, calls))
+    list(_settler().map(_quietly, calls))
+
+
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _settler() -> ThreadPoolExecutor:
+    """One small pool per container for the writes after a fan-out (created on first use)."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="settle"))
+    return _pool[0]
 
 
 def _quietly(call: Callable[[], None]) -> None:

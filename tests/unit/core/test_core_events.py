@@ -81,6 +81,13 @@ def test_event_is_used_by_a_test(path: Path) -> None:
     assert f'"{path.stem}"' in sources, f"events/{path.name} is not used by any test"
 
 
+#: The HTTP API's routes (template.yaml: PublishFunction and AdminFunction).
+HTTP_ROUTES = {
+    "POST": {"/channels/{channel}/messages"},
+    "DELETE": {"/connections/{connectionId}", "/users/{sub}/connections"},
+}
+
+
 def test_there_are_http_api_events() -> None:
     # GIVEN the events/ folder WHEN its HTTP API events are listed THEN there are some
     assert HTTP_EVENTS
@@ -92,13 +99,19 @@ def test_http_event_validates_against_powertools_model(path: Path) -> None:
     event = json.loads(path.read_text())
     # WHEN validated by Powertools' APIGatewayProxyEventV2Model
     parsed = APIGatewayProxyEventV2Model.model_validate(event)
-    # THEN it parses as an IAM-authorized POST to the publish route, path and parameters agreeing
-    assert parsed.requestContext.http.method == "POST"
-    assert parsed.routeKey == parsed.requestContext.routeKey == "POST /channels/{channel}/messages"
+    # THEN it parses as an IAM-authorized request to one of the HTTP API's routes (publish or
+    # admin), its method, route key, path and parameters agreeing
+    method, template = parsed.routeKey.split(" ", 1)
+    assert parsed.requestContext.http.method == method
+    assert parsed.routeKey == parsed.requestContext.routeKey
+    assert template in HTTP_ROUTES[method]
     assert parsed.requestContext.authorizer is not None
     assert parsed.requestContext.authorizer.iam is not None
     assert parsed.pathParameters is not None
-    assert parsed.rawPath == f"/channels/{quote(parsed.pathParameters['channel'])}/messages"
+    path = template
+    for name, value in parsed.pathParameters.items():
+        path = path.replace(f"{{{name}}}", quote(value, safe=""))
+    assert parsed.rawPath == path
 
 
 @pytest.mark.parametrize("path", HTTP_EVENTS, ids=lambda p: p.name)
