@@ -154,12 +154,46 @@ def test_the_routes_select_on_the_action_field(cfn: dict[str, Any]) -> None:
     assert {"$connect", "$disconnect", "$default"} <= routes
 
 
+def test_default_replies_are_the_routes_response(cfn: dict[str, Any]) -> None:
+    # GIVEN the $default route and the route responses of the WebSocket API
+    (default,) = [
+        (name, r)
+        for name, r in _of_type(cfn, "AWS::ApiGatewayV2::Route").items()
+        if r["Properties"]["RouteKey"] == "$default"
+    ]
+    responses = _of_type(cfn, "AWS::ApiGatewayV2::RouteResponse").values()
+    # THEN the route is two-way: it selects the $default route response, which exists for it, so API
+    # Gateway sends the handler's body to the caller (no @connections call per reply); AutoDeploy
+    # (tested above) puts it on the stage
+    assert default[1]["Properties"]["RouteResponseSelectionExpression"] == "$default"
+    assert [
+        r["Properties"]["RouteResponseKey"]
+        for r in responses
+        if r["Properties"]["RouteId"] == {"Ref": default[0]}
+    ] == ["$default"]
+
+
+def test_connection_items_outlive_api_gateways_two_hour_connections(source: dict[str, Any]) -> None:
+    # GIVEN the connection TTL parameter THEN it cannot be set under 2 hours: API Gateway keeps a
+    # connection open that long, and an earlier TTL would delete the rows of a live connection
+    # (it would stop receiving, silently); the functions refuse such a value too (config.py)
+    assert source["Parameters"]["ConnectionTtlSeconds"]["MinValue"] >= 7200
+    assert source["Parameters"]["ConnectionTtlSeconds"]["Default"] >= 7200
+
+
 @pytest.mark.parametrize(
     ("parameter", "variable"),
     [
         ("MaxDataBytes", "MAX_DATA_BYTES"),
         ("MaxChannelsPerConnection", "MAX_CHANNELS_PER_CONNECTION"),
         ("FanoutConcurrency", "FANOUT_CONCURRENCY"),
+        ("UserPublishRatePerSecond", "USER_PUBLISH_RATE_PER_SECOND"),
+        ("UserPublishBurst", "USER_PUBLISH_BURST"),
+        ("PostedBytesPerSecond", "POSTED_BYTES_PER_SECOND"),
+        ("SharedRateLimits", "SHARED_RATE_LIMITS"),
+        ("SenderIdentity", "SENDER_IDENTITY"),
+        ("HistoryTtlSeconds", "HISTORY_TTL_SECONDS"),
+        ("ConnectionTtlSeconds", "CONNECTION_TTL_SECONDS"),
     ],
 )
 def test_limits_reach_the_functions_as_environment_variables(
