@@ -6,8 +6,7 @@ Item layout (docs/architecture.md)::
 
 The item is written in the same transaction that numbers the message (:mod:`lambdacast.numbering`),
 so within an epoch the history has no holes: every ``seq`` up to the counter has its item until it
-expires. With ``HistoryTtlSeconds`` 0 the item is a small claim without ``frame`` that lives only
-as long as retries of the publish can (it makes numbering exactly-once) and is never replayed.
+expires. With ``HistoryTtlSeconds`` 0 nothing is written here.
 
 The history lives in its own partition, off the subscriber partition ``CHAN#<ch>`` that fan-out
 reads, so a long history never slows a broadcast. DynamoDB deletes expired items lazily (hours to
@@ -164,7 +163,7 @@ class HistoryStore:
 
         Recovered only when the gap is at most :data:`MAX_RECOVERY` messages and ``max_bytes``,
         and every ``seq`` from ``since + 1`` to ``upto`` is live in the history (one expired
-        message, or history switched off, means ``recovered: false`` with nothing replayed).
+        message, or no history kept, means ``recovered: false`` with nothing replayed).
         ``upto`` was read after the subscription was committed, and every ``seq`` up to it was
         stored in the transaction that numbered it, so nothing can still be "in flight".
 
@@ -238,7 +237,7 @@ def _seq_of(item: dict[str, Any]) -> int:
 
 
 def _stored(item: dict[str, Any], now_epoch: int) -> StoredMessage | None:
-    """The message of a history item; ``None`` when it expired or holds no frame (a claim)."""
+    """The message of a history item; ``None`` when it expired."""
     frame = item.get("frame", {}).get("S")
     if frame is None or int(item.get("ttl", {}).get("N", "0")) <= now_epoch:
         return None

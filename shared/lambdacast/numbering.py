@@ -13,10 +13,11 @@ message has a ``seq`` exactly when it is in the history, a refused publish chang
 
 * **Retries are idempotent.** Each attempt carries a random token, sent as the transaction's
   ``ClientRequestToken`` (DynamoDB answers a repeat of a committed request with success, for
-  10 minutes) and written into the history item. When botocore retries a request whose first
-  attempt committed but whose reply was lost, and the repeat fails its own conditions (moto has
-  no request tokens, and neither has a resend after the token's window), the history item read
-  back with ``ReturnValuesOnConditionCheckFailure`` carries this attempt's token: it was ours.
+  10 minutes) and written into the counter, the history item and the msgId record. When botocore
+  retries a request whose first attempt committed but whose reply was lost, and the repeat fails
+  its own conditions (moto has no request tokens, and neither has a resend after the token's
+  window), the items read back with ``ReturnValuesOnConditionCheckFailure`` carry this attempt's
+  token: it was ours.
 * **Contention is a retry, not a skip.** A counter moved by another publisher fails the
   compare-and-set; the failure returns the counter's current value, and the next attempt starts
   from it (the per-container cache usually makes the first attempt right).
@@ -48,8 +49,6 @@ MSGID: Final = "MSGID#"
 CONDITION_FAILED: Final = "ConditionalCheckFailed"
 #: How long a ``msgId`` is remembered: a publish resent within this window gets its first ``seq``.
 MSGID_WINDOW_SECONDS: Final = 600
-#: How long a history claim without a frame lives when history is off (retries fit well inside).
-CLAIM_TTL_SECONDS: Final = 600
 #: Compare-and-set rounds before a publish gives up (a channel published to from many places at
 #: once); each lost round learns the counter's value, so this bounds contention, not staleness.
 MAX_ROUNDS: Final = 24
@@ -236,7 +235,7 @@ class Numbering:
             ts = clock()
             seq = counter.seq + 1
             frame = build_frame(seq, counter.epoch, ts)
-            items = self._items(
+            plan = self._plan(
                 channel,
                 counter,
                 frame,
@@ -246,9 +245,9 @@ class Numbering:
                 msg_id=msg_id,
             )
             try:
-                reasons = self._transact([*items, *(r.item for r in refusals)], token)
+                reasons = self._transact([*plan.items, *(r.item for r in refusals)], token)
             except NotNumbered:
-                if self._committed(channel, counter.epoch, seq, token):
+                if self._committed(channel, counter.epoch, seq, token, kept=plan.history is not None):
                     reasons = []
                 else:
                     raise
@@ -256,13 +255,14 @@ class Numbering:
                 return self._done(channel, Counter(seq, counter.epoch), ts, frame)
             codes = [code for code, _ in reasons]
             olds = [old for _, old in reasons]
-            if _token_of(olds[1]) == token:  # our earlier attempt committed; its reply was lost
+            if plan.ours(olds, token, seq):  # an earlier attempt of ours committed; its reply was lost
                 return self._done(channel, Counter(seq, counter.epoch), ts, frame)
-            for refusal, code in zip(refusals, codes[len(items) :], strict=True):
+            for refusal, code in zip(refusals, codes[len(plan.items) :], strict=True):
                 if code == CONDITION_FAILED:
                     raise refusal.refuse()
-            if msg_id is not None and codes[2] == CONDITION_FAILED and olds[2]:
-                return _duplicate(olds[2])
+            first = olds[plan.msgid] if plan.msgid is not None else None
+            if plan.msgid is not None and codes[plan.msgid] == CONDITION_FAILED and first:
+                return _duplicate(first)
             if round_ > 0 or any(code not in ("None", CONDITION_FAILED) for code in codes):
                 # A first loss retries at once from the value it learned; later ones (or a
                 # conflict, a throttle) wait a jittered, growing while.
@@ -272,7 +272,7 @@ class Numbering:
             )
         raise NotNumbered(f"publishing to {channel!r} kept conflicting with other publishes")
 
-    def _items(
+    def _plan(
         self,
         channel: str,
         counter: Counter,
@@ -282,53 +282,60 @@ class Numbering:
         ts: int,
         history_ttl_seconds: int,
         msg_id: str | None,
-    ) -> list[dict[str, Any]]:
+    ) -> _Plan:
+        """The transaction items numbering ``counter.seq + 1``: counter, history item, msgId record."""
         table = self.store.table_name
         seq = counter.seq + 1
-        kept = history_ttl_seconds > 0
-        history: dict[str, Any] = {
-            "pk": history_pk(channel),
-            "sk": {"S": seq_key(counter.epoch, seq)},
-            "tok": {"S": token},
-            "ttl": {"N": str(ts // 1000 + (history_ttl_seconds if kept else CLAIM_TTL_SECONDS))},
-        }
-        if kept:
-            history["frame"] = {"S": frame}
-        if msg_id is not None:
-            history["msgId"] = {"S": msg_id}
         # Compare-and-set from the counter as known; a counter not stored yet is created here,
         # so a publish that is refused leaves no counter behind.
+        values: dict[str, Any] = {
+            ":next": {"N": str(seq)},
+            ":epoch": {"S": counter.epoch},
+            ":tok": {"S": token},
+        }
         if counter.stored:
             condition = "seq = :seq AND epoch = :epoch"
-            values = {
-                ":next": {"N": str(seq)},
-                ":seq": {"N": str(counter.seq)},
-                ":epoch": {"S": counter.epoch},
-            }
+            values[":seq"] = {"N": str(counter.seq)}
         else:
             condition = "attribute_not_exists(epoch)"
-            values = {":next": {"N": str(seq)}, ":epoch": {"S": counter.epoch}}
         items: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": table,
                     "Key": _key(CHAN + channel, SEQ),
-                    "UpdateExpression": "SET seq = :next, epoch = :epoch",
+                    # The attempt's token: a retry whose first attempt committed recognizes it.
+                    "UpdateExpression": "SET seq = :next, epoch = :epoch, tok = :tok",
                     "ConditionExpression": condition,
                     "ExpressionAttributeValues": values,
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
-            },
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": history,
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            }
         ]
+        history_index = None
+        if history_ttl_seconds > 0:  # no history kept: no history write at all
+            history: dict[str, Any] = {
+                "pk": history_pk(channel),
+                "sk": {"S": seq_key(counter.epoch, seq)},
+                "frame": {"S": frame},
+                "tok": {"S": token},
+                "ttl": {"N": str(ts // 1000 + history_ttl_seconds)},
+            }
+            if msg_id is not None:
+                history["msgId"] = {"S": msg_id}
+            history_index = len(items)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": history,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        msgid_index = None
         if msg_id is not None:
+            msgid_index = len(items)
             items.append(
                 {
                     "Put": {
@@ -347,7 +354,7 @@ class Numbering:
                     }
                 }
             )
-        return items
+        return _Plan(items=items, history=history_index, msgid=msgid_index)
 
     def _transact(self, items: list[dict[str, Any]], token: str) -> list[tuple[str, dict[str, Any] | None]]:
         """Run the transaction; ``[]`` on success, else each item's (code, old item) when cancelled.
@@ -366,17 +373,26 @@ class Numbering:
             raise NotNumbered(f"numbering failed: {type(exc).__name__}: {exc}") from exc
         return []
 
-    def _committed(self, channel: str, epoch: str, seq: int, token: str) -> bool:
-        """Whether the attempt with ``token`` committed ``seq`` (its history item holds the token)."""
+    def _committed(self, channel: str, epoch: str, seq: int, token: str, *, kept: bool) -> bool:
+        """Whether the attempt with ``token`` committed ``seq``.
+
+        Its history item holds the token; without history, the counter does until the next
+        publish moves it (a publish that raced in between leaves it undecided: not numbered, and
+        a resend with the same ``msgId`` is then answered as the duplicate it is).
+        """
+        key = (
+            {"pk": history_pk(channel), "sk": {"S": seq_key(epoch, seq)}}
+            if kept
+            else _key(CHAN + channel, SEQ)
+        )
         try:
             item = self.store.client.get_item(
-                TableName=self.store.table_name,
-                Key={"pk": history_pk(channel), "sk": {"S": seq_key(epoch, seq)}},
-                ConsistentRead=True,
-                ProjectionExpression="tok",
+                TableName=self.store.table_name, Key=key, ConsistentRead=True
             ).get("Item")
         except Exception as exc:
             raise NotNumbered(f"could not tell whether {channel!r} #{seq} was numbered") from exc
+        if not kept and (item or {}).get("seq", {}).get("N") != str(seq):
+            return False
         return _token_of(item) == token
 
     def _learn(self, channel: str, old: dict[str, Any] | None) -> Counter | None:
@@ -410,6 +426,24 @@ class Numbering:
         ).get("Item")
         frame = (item or {}).get("frame", {}).get("S")
         return str(frame) if frame is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A numbering transaction's items, and where its history item and msgId record are."""
+
+    items: list[dict[str, Any]]
+    history: int | None
+    msgid: int | None
+
+    def ours(self, olds: list[dict[str, Any] | None], token: str, seq: int) -> bool:
+        """Whether a cancelled attempt found the items an earlier attempt with ``token`` wrote."""
+        counter = olds[0] or {}
+        if _token_of(counter) == token and counter.get("seq", {}).get("N") == str(seq):
+            return True
+        return any(
+            index is not None and _token_of(olds[index]) == token for index in (self.history, self.msgid)
+        )
 
 
 def _token_of(item: dict[str, Any] | None) -> str | None:

@@ -271,12 +271,9 @@ def test_without_history_retention_nothing_is_kept_and_recovery_says_so(lobby: W
     lobby.runtime.settings = replace(lobby.runtime.settings, history_ttl_seconds=0)
     lobby.send({"action": "subscribe", "channel": "lobby"}, ME)
     publish(lobby, "a")
-    # THEN the subscriber still got it live, and the history item holds no frame, only a short-lived claim
+    # THEN the subscriber still got it live, and nothing was written to the history
     assert lobby.last(ME)["data"] == "a"
-    (item,) = lobby.items("HIST#lobby")
-    assert "frame" not in item
-    stored = lobby.last(ME)
-    assert int(item["ttl"]["N"]) == stored["ts"] // 1000 + 600
+    assert lobby.items("HIST#lobby") == []
     # AND history answers nothing
     lobby.send({"action": "history", "channel": "lobby"}, ME)
     assert lobby.last(ME)["messages"] == []

@@ -197,3 +197,16 @@ def test_history_items_are_keyed_by_epoch_so_a_new_epoch_never_collides_with_old
     assert keys == sorted([seq_key(old_epoch, 1), seq_key(ack["epoch"], 1)])
     last = lobby.frames(ME, "message")[-1]
     assert (last["data"], last["seq"], last["epoch"]) == ("new", 1, ack["epoch"])
+
+
+def test_without_history_a_lost_reply_is_recognized_by_the_counter_and_skips_no_seq(lobby: World) -> None:
+    # GIVEN a stack that keeps no history (no history item to recognize an attempt by), and the
+    # second numbering's reply lost after it was applied
+    from dataclasses import replace
+
+    lobby.runtime.settings = replace(lobby.runtime.settings, history_ttl_seconds=0)
+    DynamoFaults(lose={"TransactWriteItems": {2}}).install(lobby.store.client)
+    # WHEN three messages are published THEN they are 1, 2, 3 and the subscriber got each once
+    assert [publish(lobby, n)["seq"] for n in range(3)] == [1, 2, 3]
+    assert [f["seq"] for f in lobby.frames(ME, "message")] == [1, 2, 3]
+    assert lobby.items("HIST#lobby") == []
