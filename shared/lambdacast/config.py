@@ -31,30 +31,27 @@ class ConfigError(ValueError):
     """An environment variable holds a value the backend cannot use."""
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    """An integer variable of at least ``minimum`` (``default`` when unset or blank)."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
+    kind = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from exc
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value}")
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be {kind}, got {value}")
     return value
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    return _int(environ, name, default)
 
 
 def _non_negative_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a non-negative integer, got {raw!r}") from exc
-    if value < 0:
-        raise ConfigError(f"{name} must be a non-negative integer, got {value}")
-    return value
+    return _int(environ, name, default, minimum=0)
 
 
 def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -82,69 +82,73 @@ class Quotas:
         """The conditions a publish by this connection (and user) must meet in its transaction."""
         found: list[Refusal] = []
         if connection_id is not None:
-            found.append(self._connection(connection_id, now_ms, frame_id))
+            window = self.connection
+            found.append(
+                self._refusal(
+                    "c",
+                    connection_id,
+                    window,
+                    now_ms,
+                    frame_id,
+                    limit_bytes=True,
+                    sentence=f"This connection may publish {window.limit} messages per {window.seconds} s "
+                    f"and cause {self.bytes_per_window} bytes of posts per {window.seconds} s "
+                    "(across every server)",
+                )
+            )
         if user_id is not None:
-            found.append(self._user(user_id, now_ms, frame_id))
+            window = self.user
+            found.append(
+                self._refusal(
+                    "u",
+                    user_id,
+                    window,
+                    now_ms,
+                    frame_id,
+                    limit_bytes=False,
+                    sentence=f"This user may publish {window.limit} messages per {window.seconds} s "
+                    "across all of its connections",
+                )
+            )
         return found
 
-    def _connection(self, connection_id: str, now_ms: int, frame_id: str | None) -> Refusal:
-        window = self.connection
+    def _refusal(
+        self,
+        kind: str,
+        owner: str,
+        window: Window,
+        now_ms: int,
+        frame_id: str | None,
+        *,
+        limit_bytes: bool,
+        sentence: str,
+    ) -> Refusal:
+        """``ADD n 1`` on the owner's current window while it has room (and, for bytes, budget)."""
         start = window.start(now_ms)
+        condition = "attribute_not_exists(n) OR n < :max"
+        values = {
+            ":one": {"N": "1"},
+            ":max": {"N": str(window.limit)},
+            ":ttl": {"N": str(start + window.seconds + WINDOW_TTL_SLACK_S)},
+        }
+        if limit_bytes:
+            condition = f"({condition}) AND (attribute_not_exists(b) OR b < :bytes)"
+            values[":bytes"] = {"N": str(self.bytes_per_window)}
         item = {
             "Update": {
                 "TableName": self.store.table_name,
-                "Key": self._key("c", connection_id, start),
+                "Key": self._key(kind, owner, start),
                 "UpdateExpression": "ADD n :one SET #ttl = :ttl",
-                "ConditionExpression": "(attribute_not_exists(n) OR n < :max) "
-                "AND (attribute_not_exists(b) OR b < :bytes)",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
-                    ":max": {"N": str(window.limit)},
-                    ":bytes": {"N": str(self.bytes_per_window)},
-                    ":ttl": {"N": str(start + window.seconds + WINDOW_TTL_SLACK_S)},
-                },
+                "ExpressionAttributeValues": values,
             }
         }
         wait = window.retry_after_ms(now_ms)
 
         def refuse() -> Exception:
-            return RateLimited(
-                f"This connection may publish {window.limit} messages per {window.seconds} s and cause "
-                f"{self.bytes_per_window} bytes of posts per {window.seconds} s (across every server); "
-                f"wait {wait} ms before publishing again.",
-                retry_after_ms=wait,
-                frame_id=frame_id,
-            )
-
-        return Refusal(item=item, refuse=refuse)
-
-    def _user(self, user_id: str, now_ms: int, frame_id: str | None) -> Refusal:
-        window = self.user
-        start = window.start(now_ms)
-        item = {
-            "Update": {
-                "TableName": self.store.table_name,
-                "Key": self._key("u", user_id, start),
-                "UpdateExpression": "ADD n :one SET #ttl = :ttl",
-                "ConditionExpression": "attribute_not_exists(n) OR n < :max",
-                "ExpressionAttributeNames": {"#ttl": "ttl"},
-                "ExpressionAttributeValues": {
-                    ":one": {"N": "1"},
-                    ":max": {"N": str(window.limit)},
-                    ":ttl": {"N": str(start + window.seconds + WINDOW_TTL_SLACK_S)},
-                },
-            }
-        }
-        wait = window.retry_after_ms(now_ms)
-
-        def refuse() -> Exception:
-            return RateLimited(
-                f"This user may publish {window.limit} messages per {window.seconds} s across all of "
-                f"its connections; wait {wait} ms before publishing again.",
-                retry_after_ms=wait,
-                frame_id=frame_id,
-            )
+            message = f"{sentence}; wait {wait} ms before publishing again."
+            return RateLimited(message, retry_after_ms=wait, frame_id=frame_id)
 
         return Refusal(item=item, refuse=refuse)
 
