@@ -56,7 +56,9 @@ test: lint validate test-js prepare
 # AuthMode=optional: anonymous pages work, and the demo's sign-in box gets tokens from the
 # local-only minter (--dev-tokens), whose random secret the real authorizer reads from embedded SSM.
 DEV_SECRET := /lambdacast/local/auth-secret
-dev: prepare
+# The emulator installs what the project's own functions need on first start (the test apps' runtimes,
+# which `prepare` also installs, are not needed here).
+dev: venv
 	$(BIN)/lambdacast local --template template.yaml --web-dir web \
 	  --parameter-overrides AuthMode=optional AuthSecretParameterName=$(DEV_SECRET) \
 	  --dev-tokens $(DEV_SECRET)
