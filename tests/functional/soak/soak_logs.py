@@ -10,10 +10,21 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import Counter
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 _LINE = re.compile(r"^\[(?P<function>[A-Za-z0-9_-]+)\] (?P<body>\{.*\})\s*$")
+
+
+@dataclass(frozen=True)
+class LoggedError:
+    """One ERROR line of a function."""
+
+    function: str
+    message: str
+    exception: str  # the exception's type name ("" when none was logged)
+    connection_id: str  # the connection whose frame or event it was
+    traceback: str
 
 
 class LogTap:
@@ -22,8 +33,7 @@ class LogTap:
     def __init__(self, target: TextIO) -> None:
         self._target = target
         self._partial = ""
-        self.errors: Counter[tuple[str, str, str]] = Counter()  # (function, message, exception type)
-        self.samples: dict[tuple[str, str, str], str] = {}
+        self.errors: list[LoggedError] = []
 
     def write(self, text: str) -> int:
         self._partial += text
@@ -48,9 +58,15 @@ class LogTap:
             return
         if not isinstance(record, dict) or record.get("level") not in ("ERROR", "CRITICAL"):
             return
-        key = (match["function"], str(record.get("message", "")), str(record.get("exception_name", "")))
-        self.errors[key] += 1
-        self.samples.setdefault(key, str(record.get("exception", ""))[-2000:])
+        self.errors.append(
+            LoggedError(
+                function=match["function"],
+                message=str(record.get("message", "")),
+                exception=str(record.get("exception_name", "")),
+                connection_id=str(record.get("connection_id", "")),
+                traceback=str(record.get("exception", ""))[-2000:],
+            )
+        )
 
 
 def install() -> tuple[LogTap, TextIO]:

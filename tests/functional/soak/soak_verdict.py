@@ -6,11 +6,12 @@ prints the figures (``make soak`` copies them into docs/fanout.md).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from soak_client import SoakClient
+from soak_logs import LoggedError
 from soak_workload import Soak
 
 # What a function may log at ERROR when the soak's faults explain it: DynamoDB failing past botocore's
@@ -131,8 +132,13 @@ def check_streams(soak: Soak, tops: dict[str, tuple[str, int]], verdict: Verdict
             verdict.check(not mismatched, f"{where}: seqs {mismatched[:10]} carry another message than acked")
             msg_ids = [d.msg_id for d in stream.delivered]
             verdict.check(len(msg_ids) == len(set(msg_ids)), f"{where}: one msgId delivered under two seqs")
+            never_live = sum(
+                d.source == "history" and client.raw[(channel, d.epoch, d.seq)] == 0 for d in stream.delivered
+            )
             if steady:
                 counts["steady streams"] += 1
+                # A post that failed every retry: the live hole was filled from history.
+                counts["steady: filled from history, never arrived live"] += never_live
                 verdict.check(
                     seqs == list(range(1, n + 1)) and not gap_seqs,
                     f"{where}: steady, got {_ranges(seqs)} (gaps {_ranges(gap_seqs)}), 1..{n} expected",
@@ -148,9 +154,12 @@ def check_streams(soak: Soak, tops: dict[str, tuple[str, int]], verdict: Verdict
     return dict(counts)
 
 
-def raw_duplicates(clients: list[SoakClient]) -> int:
-    """Message frames that reached a socket more than once (the application never saw them twice)."""
-    return sum(n - 1 for client in clients for n in client.raw.values() if n > 1)
+def raw_duplicates(clients: list[SoakClient]) -> dict[str, int]:
+    """Message frames that reached a socket more than once (the application never saw them twice), by when."""
+    total: Counter[str] = Counter()
+    for client in clients:
+        total.update(client.raw_duplicates)
+    return dict(total)
 
 
 def check_presence(
@@ -182,17 +191,23 @@ def check_invocations(invocations: list[Any], verdict: Verdict) -> dict[str, int
     return dict(failed)
 
 
-def check_logs(
-    errors: Counter[tuple[str, str, str]], samples: dict[Any, str], verdict: Verdict
-) -> dict[str, int]:
-    """ERROR lines the faults explain are counted; any other exception is a bug."""
-    by_line: dict[str, int] = defaultdict(int)
-    for (function, message, exception), n in errors.items():
-        by_line[f"{function}: {message} ({exception or 'no exception'})"] += n
-        if exception and exception not in EXPLAINED_EXCEPTIONS:
+def check_logs(errors: list[LoggedError], disconnected: set[str], verdict: Verdict) -> dict[str, int]:
+    """ERROR lines the faults explain are counted; any other exception is a bug.
+
+    ``UnknownConnection`` (a frame of a connection whose rows are gone) is explained only for a
+    connection that had disconnected: a frame still in flight when its socket closed (a client
+    leaving, or ``connections:410``) finds ``$disconnect`` already removing it.
+    """
+    by_line: Counter[str] = Counter()
+    for error in errors:
+        exception = error.exception
+        gone = exception == "UnknownConnection" and error.connection_id in disconnected
+        suffix = " (its connection had disconnected)" if gone else ""
+        by_line[f"{error.function}: {error.message} ({exception or 'no exception'}){suffix}"] += 1
+        if exception and exception not in EXPLAINED_EXCEPTIONS and not gone:
             verdict.violations.append(
-                f"{function} logged {message!r} with {exception}, which no fault explains:\n"
-                f"{samples.get((function, message, exception), '')}"
+                f"{error.function} logged {error.message!r} with {exception} on connection "
+                f"{error.connection_id}, which no fault explains:\n{error.traceback}"
             )
     return dict(by_line)
 

@@ -337,20 +337,23 @@ class Soak:
         subscribers = [*self.publishers, *self.steady, *self.recovering]
         await asyncio.gather(*(c.tail(ch) for c in subscribers for ch in list(c.wanted)))
 
-    async def flush_presence(self) -> None:
+    async def flush_presence(self) -> tuple[set[str], set[str]]:
         """One message to the presence channel: a fan-out finds (410) any tab whose ``$disconnect`` never ran.
 
         This is the protocol's documented way for a connection that vanished without ``$disconnect`` to
         leave (docs/protocol.md, Presence); a crashed ``$disconnect`` (``lambda:crash``) leaves one behind.
         """
         if not self.watchers:
-            return
+            return set(), set()
+        before = await self._listed()
         await self.watchers[0].publish(self.presence_channel, {"flush": True}, f"{self.run}.flush")
         await asyncio.sleep(1.0)
         await self.settle(quiet_s=1.0)
-        for watcher in self.watchers:
-            view = watcher.presence[self.presence_channel]
-            view.snapshot(await watcher.request({"action": "presence", "channel": self.presence_channel}))
+        return before, await self._listed()
+
+    async def _listed(self) -> set[str]:
+        reply = await self.watchers[0].request({"action": "presence", "channel": self.presence_channel})
+        return {str(member["userId"]) for member in reply["members"]}
 
     async def close(self) -> None:
         clients = [*self.publishers, *self.steady, *self.recovering, *self.watchers]
