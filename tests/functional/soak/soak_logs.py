@@ -28,7 +28,11 @@ class LoggedError:
 
 
 class LogTap:
-    """A stand-in for ``sys.stderr`` that passes everything through and counts the functions' ERROR lines."""
+    """A stand-in for ``sys.stderr`` that counts the functions' ERROR lines.
+
+    It passes everything through except the functions' INFO and DEBUG lines: a soak makes tens of
+    thousands of invocations, and their routine lines would bury the figures (and pytest's report).
+    """
 
     def __init__(self, target: TextIO) -> None:
         self._target = target
@@ -38,9 +42,10 @@ class LogTap:
     def write(self, text: str) -> int:
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            self._scan(line)
-        return self._target.write(text)
+        kept = "".join(line + "\n" for line in lines if self._scan(line))
+        if kept:
+            self._target.write(kept)
+        return len(text)
 
     def flush(self) -> None:
         self._target.flush()
@@ -48,16 +53,19 @@ class LogTap:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
-    def _scan(self, line: str) -> None:
+    def _scan(self, line: str) -> bool:
+        """Count the line if it is a function's ERROR; return whether to pass it on."""
         match = _LINE.match(line)
         if match is None:
-            return
+            return True
         try:
             record = json.loads(match["body"])
         except ValueError:
-            return
-        if not isinstance(record, dict) or record.get("level") not in ("ERROR", "CRITICAL"):
-            return
+            return True
+        if not isinstance(record, dict):
+            return True
+        if record.get("level") not in ("ERROR", "CRITICAL"):
+            return record.get("level") not in ("INFO", "DEBUG")
         self.errors.append(
             LoggedError(
                 function=match["function"],
@@ -67,6 +75,7 @@ class LogTap:
                 traceback=str(record.get("exception", ""))[-2000:],
             )
         )
+        return True
 
 
 def install() -> tuple[LogTap, TextIO]:
