@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -123,4 +124,4 @@ def with_token(url: str, token: str | None) -> str:
     """``url`` with ``token`` added to its query string."""
     if not token:
         return url
-    return f"{url}{'&' if '?' in url else '?'}token={token}"
+    return f"{url}{'&' if '?' in url else '?'}token={urllib.parse.quote(token, safe='')}"

@@ -102,15 +102,3 @@ def test_against_an_app_that_breaks_the_protocol_it_fails_and_exits_1() -> None:
         assert seen[name] == "FAIL", result.stdout
     assert "FAIL  hello" in result.stdout
     assert "expected a welcome frame, got {" in result.stdout
-
-
-def test_bad_arguments_exit_2_before_connecting() -> None:
-    # WHEN the URL is not a WebSocket URL, the prefix has a forbidden character, or a behaviour is unknown
-    results = [
-        check("http://example.invalid/dev"),
-        check("ws://127.0.0.1:9/dev", "--prefix", "has space"),
-        check("ws://127.0.0.1:9/dev", "--only", "no-such-behaviour"),
-    ]
-    # THEN each says what is wrong, prints no report, and exits 2
-    assert [r.returncode for r in results] == [2, 2, 2]
-    assert all(r.stdout == "" and r.stderr.startswith("lambdacast check: ") for r in results)
