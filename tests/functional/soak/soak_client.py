@@ -80,8 +80,8 @@ class SoakClient:
         self.presence: dict[str, PresenceView] = {}
         self.wanted: set[str] = set()
         self.raw: Counter[tuple[str, str, int]] = Counter()
-        self.raw_duplicates: Counter[str] = Counter()
-        self._settling: set[str] = set()
+        # channel -> (first, last) seqs each recovery replayed: frames held beyond a hole come again in it
+        self.replays: dict[str, list[tuple[int, int]]] = {}
         self._settled: set[str] = set()  # channels (re)subscribed on the current socket
         self._generation = 0  # sockets opened so far: a setup request never crosses to a new socket
         self.history_fills = 0  # live holes that needed a history request
@@ -291,11 +291,7 @@ class SoakClient:
 
     def _on_message(self, frame: dict[str, Any]) -> None:
         channel = str(frame["channel"])
-        key = (channel, str(frame["epoch"]), int(frame["seq"]))
-        self.raw[key] += 1
-        if self.raw[key] > 1:
-            # A recovery replays from `since`, which is below frames held beyond a hole: those come twice.
-            self.raw_duplicates["while resubscribing" if channel in self._settling else "live"] += 1
+        self.raw[(channel, str(frame["epoch"]), int(frame["seq"]))] += 1
         stream = self.streams.get(channel)
         if stream is None:
             self.tally.unexpected.append({"client": self.name, "frame": frame, "why": "not subscribed"})
@@ -328,11 +324,7 @@ class SoakClient:
     async def _settle(self, channel: str) -> None:
         """Subscribe (or resubscribe with since + epoch), then fetch from history what was not replayed."""
         generation = self._generation
-        self._settling.add(channel)
-        try:
-            await self._resubscribe(channel)
-        finally:
-            self._settling.discard(channel)
+        await self._resubscribe(channel)
         if generation != self._generation:
             raise ConnectionLost()  # done on a socket that has gone since: the new one subscribes again
         self._settled.add(channel)
@@ -351,6 +343,7 @@ class SoakClient:
             assert stream.last is not None
             if reply.get("recovered") is True:
                 self.tally.recoveries["replayed"] += 1
+                self.replays.setdefault(channel, []).append((int(frame["since"]) + 1, seq))
             elif seq > stream.last:
                 self.tally.recoveries["refused: paged through history"] += 1
                 await self._backfill(channel, stream.last, seq, setup=True)

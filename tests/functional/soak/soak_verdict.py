@@ -155,10 +155,19 @@ def check_streams(soak: Soak, tops: dict[str, tuple[str, int]], verdict: Verdict
 
 
 def raw_duplicates(clients: list[SoakClient]) -> dict[str, int]:
-    """Message frames that reached a socket more than once (the application never saw them twice), by when."""
+    """Message frames that reached a socket more than once (the application never saw them twice).
+
+    Split by where the seq lies: inside a range a recovery replayed to that client (frames it already
+    held beyond a hole, or received live during the replay, come again: docs/protocol.md says so), or
+    elsewhere (a resend of a msgId whose first fan-out had not finished posts the stored frame again).
+    """
     total: Counter[str] = Counter()
     for client in clients:
-        total.update(client.raw_duplicates)
+        for (channel, _, seq), n in client.raw.items():
+            if n < 2:
+                continue
+            replayed = any(first <= seq <= last for first, last in client.replays.get(channel, []))
+            total["inside a recovery's replay" if replayed else "elsewhere"] += n - 1
     return dict(total)
 
 
