@@ -65,6 +65,7 @@ class Tally:
     frames: int = 0
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     refetches: int = 0
+    late_replies: int = 0  # replies that came after their request had timed out (and was resent)
     recoveries: Counter[str] = field(default_factory=Counter)  # "replayed", "refused", "nothing missed"
 
 
@@ -280,7 +281,9 @@ class SoakClient:
         if pending is not None and not pending[1].done() and (frame.get("id") == pending[0] or crashed):
             pending[1].set_result(frame)
             return
-        if kind == "message":
+        if isinstance(frame.get("id"), str) and frame["id"].startswith(f"{self.name}."):
+            self.tally.late_replies += 1  # its request timed out and was sent again
+        elif kind == "message":
             self._on_message(frame)
         elif kind in ("member_joined", "member_left"):
             view = self.presence.get(str(frame["channel"]))

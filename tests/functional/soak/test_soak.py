@@ -186,6 +186,7 @@ async def test_soak_under_faults_loses_nothing_duplicates_nothing_and_presence_c
         "client": {
             "requests": dict(soak.tally.requests),
             "retries": dict(soak.tally.retries),
+            "late replies": soak.tally.late_replies,
             "connects": soak.tally.connects,
             "refused handshakes": dict(soak.tally.connect_failures),
             "sockets dropped by the server": soak.tally.drops,
