@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv prepare lint typecheck validate build test test-unit test-functional test-browser test-js dev bench web-config clean
+.PHONY: help venv prepare lint typecheck validate build test test-unit test-functional test-browser test-js dev bench soak web-config clean
 
 help:
 	@echo "make dev    - run the whole backend locally (lambdacast local + demo page)"
@@ -15,6 +15,7 @@ help:
 	@echo "make prepare - install what lambdacast local needs (Python environments, AWS SDK for Node.js)"
 	@echo "make build  - sam build (python3.13 from pyenv when present)"
 	@echo "make bench  - benchmarks -> docs/benchmarks.md"
+	@echo "make soak   - the delivery soak under injected faults, large (minutes; figures in docs/fanout.md)"
 	@echo "make web-config - web/config.json <- the deployed stack's WebSocketURL"
 
 $(STAMP): pyproject.toml
@@ -77,6 +78,11 @@ web-config: venv
 
 bench: prepare
 	$(BIN)/python -m bench
+
+# The soak of tests/functional/soak at its large size (make test runs it small): prints its figures.
+# LAMBDACAST_SOAK_SEED and LAMBDACAST_SOAK_FAULTS change the workload's seed and the fault spec.
+soak: prepare
+	LAMBDACAST_SOAK_SCALE=large $(BIN)/pytest tests/functional/soak/test_soak.py -s -q -p no:cacheprovider
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

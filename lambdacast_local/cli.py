@@ -1,4 +1,8 @@
-"""The ``lambdacast`` command: ``local`` (run the emulator) and ``generate-event`` (print a sample event)."""
+"""The ``lambdacast`` command: ``local`` (the emulator), ``generate-event`` (a sample event), ``check``.
+
+``check`` is the lambdacast protocol's conformance suite; it lives in ``lambdacast_check`` (the emulator
+itself knows nothing of the lambdacast protocol) and is only dispatched from here.
+"""
 
 from __future__ import annotations
 
@@ -152,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "(local bypass; docs/local.md).",
     )
 
+    commands.add_parser(
+        "check",
+        help="Check a lambdacast endpoint (local or wss://) against the protocol (lambdacast check --help).",
+        add_help=False,
+    )
+
     event = commands.add_parser("generate-event", help="Print a sample API Gateway WebSocket event.")
     event.add_argument("kind", choices=["connect", "message", "disconnect", "authorizer"])
     event.add_argument("--body", default='{"action":"hello"}', help="The message body (message events).")
@@ -295,6 +305,11 @@ def _generate_event(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lambdacast`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        from lambdacast_check.cli import main as check  # noqa: PLC0415 - only this command needs it
+
+        return check(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "generate-event":
