@@ -33,6 +33,8 @@ BAN: Final = "BAN"
 BATCH_WRITE_MAX: Final = 25
 UNPROCESSED_RETRIES: Final = 8
 TRANSACTION_RETRIES: Final = 5
+#: Extra tries of a failed page read (after botocore's), see :meth:`ChannelStore._query`.
+QUERY_RETRIES: Final = 3
 CONDITION_FAILED: Final = "ConditionalCheckFailed"
 
 
@@ -469,12 +471,28 @@ class ChannelStore:
         if page_size is not None:
             kwargs["Limit"] = page_size
         while True:
-            response = self.client.query(**kwargs)
+            response = self._query(kwargs)
             yield response.get("Items", [])
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
+
+    def _query(self, kwargs: dict[str, Any]) -> Any:
+        """One Query, tried again a few times with jittered backoff when it fails (it is a read).
+
+        botocore's own retries come first; these cover a burst of throttling or errors longer
+        than they last, so that a publish's subscriber read (after its message was numbered:
+        nothing can be undone then) seldom gives up and leaves the live fan-out short.
+        """
+        for attempt in range(QUERY_RETRIES + 1):
+            try:
+                return self.client.query(**kwargs)
+            except Exception:
+                if attempt == QUERY_RETRIES:
+                    raise
+                self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def transact(self, items: list[Any]) -> list[str]:
         """Run one TransactWriteItems (see :meth:`_transact`); for the sibling store modules."""

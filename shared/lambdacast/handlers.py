@@ -24,7 +24,7 @@ from lambdacast.delivery.broadcaster import Broadcaster, DirectBroadcaster, dead
 from lambdacast.delivery.endpoint import resolve_endpoint
 from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
-from lambdacast.errors import INTERNAL_ERROR_MESSAGE, Banned, ErrorCode
+from lambdacast.errors import INTERNAL_ERROR_MESSAGE, Banned, ErrorCode, UnknownConnection
 from lambdacast.numbering import Numbering
 from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol, error_frame
 from lambdacast.quotas import Quotas
@@ -268,7 +268,10 @@ def on_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         outcome = router.dispatch(ws.body, ctx, binary=bool(ws.get("isBase64Encoded")))
         if outcome.error is not None:
             obs.count(obs.ERROR_FRAMES)
-            if outcome.error is ErrorCode.INTERNAL_ERROR:
+            if isinstance(outcome.exception, UnknownConnection):
+                # Its socket closed while the frame was in flight ($disconnect marked it): no fault.
+                obs.logger.info("frame from a connection that is gone or closing")
+            elif outcome.error is ErrorCode.INTERNAL_ERROR:
                 obs.logger.error("frame failed", exc_info=outcome.exception)
             else:
                 obs.logger.info("frame refused", extra={"code": outcome.error.value})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -210,3 +211,31 @@ def test_without_history_a_lost_reply_is_recognized_by_the_counter_and_skips_no_
     assert [publish(lobby, n)["seq"] for n in range(3)] == [1, 2, 3]
     assert [f["seq"] for f in lobby.frames(ME, "message")] == [1, 2, 3]
     assert lobby.items("HIST#lobby") == []
+
+
+def test_a_subscriber_read_that_fails_for_a_while_is_tried_again_and_nobody_misses_the_message(
+    lobby: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the subscriber Query of the next publish failing longer than botocore's own retries
+    # (10 attempts on this client; their backoff is skipped here), after the message is numbered
+    monkeypatch.setattr("botocore.endpoint.time", SimpleNamespace(sleep=lambda _s: None))
+    faults = DynamoFaults(fail={"Query": set(range(1, 12))}).install(lobby.store.client)
+    # WHEN it is published
+    ack = publish(lobby, "still delivered")
+    # THEN the page was read again and ME received it live (no hole to fill from the history)
+    assert faults.calls["Query"] >= 12
+    assert (ack["seq"], ack["delivered"]) == (1, 1)
+    assert [f["data"] for f in lobby.frames(ME, "message")] == ["still delivered"]
+
+
+def test_a_frame_from_a_connection_being_removed_is_no_error_in_the_logs(
+    lobby: World, log_lines: Any
+) -> None:
+    # GIVEN a connection its $disconnect has begun to remove (marked closing)
+    lobby.store.close_connection(ME)
+    log_lines()
+    # WHEN a subscribe it sent just before closing arrives
+    lobby.send({"action": "subscribe", "channel": "news", "id": "late"}, ME)
+    # THEN it is refused (internal_error: "reconnect"), logged at INFO, never as a failure
+    assert lobby.last(ME)["code"] == "internal_error"
+    assert [line["level"] for line in log_lines() if line.get("message", "").startswith("frame")] == ["INFO"]
