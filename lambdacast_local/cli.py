@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from lambdacast_local import events
+from lambdacast_local import eventloop, events
 from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenError, parse_channels
 from lambdacast_local.errors import LocalError, UsageError
 from lambdacast_local.faults import parse_spec
@@ -209,11 +209,35 @@ def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
     )
 
 
+class InvocationLog:
+    """Writes one line per invocation, batched: a burst of invocations in one event-loop turn is one write.
+
+    A line per invocation flushed on its own costs a system call per message; the batch is flushed on the
+    next turn of the loop (so a line still shows the moment its invocation ends) and at shutdown.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._color = out.isatty()
+        self._lines: list[str] = []
+
+    def __call__(self, invocation: Invocation) -> None:
+        """Queue the invocation's line (an ``Emulator`` observer)."""
+        if not self._lines:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._lines.append(format_invocation(invocation, self._color))
+
+    def flush(self) -> None:
+        """Write the pending lines now."""
+        lines, self._lines = self._lines, []
+        if lines:
+            self._out.write("\n".join(lines) + "\n")
+            self._out.flush()
+
+
 async def _run_local(options: Options, out: TextIO) -> None:
-    color = out.isatty()
-    emulator = Emulator(
-        options, observers=[lambda inv: print(format_invocation(inv, color), file=out, flush=True)]
-    )
+    log = InvocationLog(out)
+    emulator = Emulator(options, observers=[log])
     warning = exposure_warning(emulator)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
@@ -254,6 +278,7 @@ async def _run_local(options: Options, out: TextIO) -> None:
         )
     finally:
         await emulator.stop()
+        log.flush()
         if emulator.faults.active:
             print(emulator.faults.summary(), file=out, flush=True)
 
@@ -304,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             for template in _templates(args):
                 _prepare(_options(args, template), sys.stdout)
             return 0
-        asyncio.run(_run_local(_options(args), sys.stdout))
+        eventloop.run(_run_local(_options(args), sys.stdout))
     except LocalError as exc:
         print(f"lambdacast: {exc}", file=sys.stderr)
         return 2

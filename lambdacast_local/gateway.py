@@ -7,6 +7,7 @@ maximum-duration clock), so an idle connection costs a few kilobytes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -124,14 +125,21 @@ class Gateway:
         cap = self.settings.integration_timeout_s
         if route.timeout_ms is not None:
             cap = min(cap, route.timeout_ms / 1000)
-        task = asyncio.get_running_loop().create_task(self.lambdas.invoke(route.function, event, label))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self.lambdas.invoke(route.function, event, label))
         self._detached.add(task)  # not awaited at shutdown: closing the workers ends a timed-out one
         task.add_done_callback(self._detached.discard)
+        # One future and one timer rather than wait_for(shield(task)): this runs for every message.
+        answered: asyncio.Future[Invocation | None] = loop.create_future()
+        task.add_done_callback(functools.partial(_settle, answered))
+        expiry = loop.call_later(cap, _settle_none, answered)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), cap)
-        except TimeoutError:
+            outcome = await answered
+        finally:
+            expiry.cancel()
+        if outcome is None:
             _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
-            return None
+        return outcome
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -383,6 +391,27 @@ class Gateway:
             await asyncio.sleep(0.05)
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _settle(answered: asyncio.Future[Invocation | None], task: asyncio.Task[Invocation]) -> None:
+    """The invocation ended: hand its outcome (or its exception) to the waiting route, if still waiting."""
+    if task.cancelled():
+        if not answered.done():
+            answered.cancel()
+        return
+    error = task.exception()  # retrieved even when nobody waits any more: no "never retrieved" warning
+    if answered.done():
+        return
+    if error is not None:
+        answered.set_exception(error)
+    else:
+        answered.set_result(task.result())
+
+
+def _settle_none(answered: asyncio.Future[Invocation | None]) -> None:
+    """The integration timeout passed first: the route answers without the invocation's outcome."""
+    if not answered.done():
+        answered.set_result(None)
 
 
 def _error_frame(message: str, live: LiveConnection, request_id: str) -> str:
