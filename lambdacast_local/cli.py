@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
 import sys
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -31,9 +32,15 @@ _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
 
 
+@functools.lru_cache(maxsize=4)
+def _clock(second: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(second))
+
+
 def format_invocation(invocation: Invocation, color: bool) -> str:
     """One log line: time, route, function, duration, cold/warm, status."""
-    start = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    now = time.time()
+    start = f"{_clock(int(now))}.{int(now % 1 * 1000):03d}"
     temperature = f"cold {invocation.init_ms:.0f} ms init" if invocation.cold else "warm"
     status = invocation.status.upper()
     if invocation.error:
@@ -210,11 +217,13 @@ def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
 
 
 class InvocationLog:
-    """Writes one line per invocation, batched: a burst of invocations in one event-loop turn is one write.
+    """Writes one line per invocation, batched: the lines of 20 ms are one write.
 
-    A line per invocation flushed on its own costs a system call per message; the batch is flushed on the
-    next turn of the loop (so a line still shows the moment its invocation ends) and at shutdown.
+    A line per invocation flushed on its own costs a system call per message, a measurable part of the
+    emulator's CPU per message under load; a person cannot tell 20 ms. Flushed at shutdown too.
     """
+
+    DELAY_S = 0.02
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
@@ -224,7 +233,7 @@ class InvocationLog:
     def __call__(self, invocation: Invocation) -> None:
         """Queue the invocation's line (an ``Emulator`` observer)."""
         if not self._lines:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_later(self.DELAY_S, self.flush)
         self._lines.append(format_invocation(invocation, self._color))
 
     def flush(self) -> None:

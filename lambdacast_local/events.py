@@ -6,6 +6,7 @@ The ids follow API Gateway's format: 16 base64 characters such as ``BFHPhfCWIAMC
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import time
 from collections.abc import Iterable
@@ -27,9 +28,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@functools.lru_cache(maxsize=4)
+def _clf_second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
 def clf_time(epoch_ms: int) -> str:
-    """Format a time the way ``requestTime`` does (Common Log Format): ``09/Feb/2019:22:01:22 +0000``."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    """Format a time the way ``requestTime`` does (Common Log Format): ``09/Feb/2019:22:01:22 +0000``.
+
+    One ``strftime`` per second of events, not one per event (the text has no finer unit).
+    """
+    return _clf_second(epoch_ms // 1000)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The WebSocket side of API Gateway: handshakes, ``$connect`` / authorizer, routing, ``$disconnect``.
 
-One aiohttp handler per connection; no task per idle connection (the receive timeout is the idle and
+One aiohttp handler per connection; no task per idle connection (one timer is the idle and
 maximum-duration clock), so an idle connection costs a few kilobytes.
 """
 
@@ -78,6 +78,8 @@ class LiveConnection:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     sink: list[str | bytes] | None = None
     """Frames of a simulated connection (no socket; for tests and benchmarks at scale)."""
+    clock: asyncio.TimerHandle | None = None
+    """Fires at the idle or maximum-duration deadline (``Gateway._arm_idle_clock``)."""
 
     def touch(self, from_client: bool = False) -> None:
         """Record activity (``LastActiveAt``; the idle clock too when the client sent it)."""
@@ -258,36 +260,57 @@ class Gateway:
     # -- the open connection -----------------------------------------------------------------------
 
     async def _serve(self, live: LiveConnection, ws: web.WebSocketResponse) -> None:
-        settings = self.settings
-        max_deadline = live.info.connected_at + settings.max_duration_s * 1000
-        while True:
-            idle_deadline = live.last_client_ms + settings.idle_timeout_s * 1000
-            wait_s = (min(idle_deadline, max_deadline) - now_ms()) / 1000
-            try:
-                message = await ws.receive(timeout=max(wait_s, 0.001))
-            except TimeoutError:
-                if now_ms() >= min(live.last_client_ms + settings.idle_timeout_s * 1000, max_deadline):
-                    await self.close(live, GOING_AWAY, "Going away")
+        self._arm_idle_clock(live)
+        try:
+            while True:
+                message = await ws.receive()
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    live.touch(from_client=True)
+                    self._spawn(self._route(live, message.data), owner=live)
+                elif message.type == WSMsgType.ERROR:
+                    live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011
+                    live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
                     break
-                continue
-            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                live.touch(from_client=True)
-                self._spawn(self._route(live, message.data), owner=live)
-            elif message.type == WSMsgType.ERROR:
-                live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011
-                live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
-                break
-            else:  # CLOSE / CLOSING / CLOSED
-                if live.close_code is None:
-                    live.close_code = ws.close_code if ws.close_code is not None else 1006
-                    live.close_reason = message.extra if isinstance(message.extra, str) else ""
-                    if live.close_code == 0:  # a close frame without a status code
-                        live.close_code, live.close_reason = NO_STATUS, NO_STATUS_REASON
-                break
+                else:  # CLOSE / CLOSING / CLOSED
+                    if live.close_code is None:
+                        live.close_code = ws.close_code if ws.close_code is not None else 1006
+                        live.close_reason = message.extra if isinstance(message.extra, str) else ""
+                        if live.close_code == 0:  # a close frame without a status code
+                            live.close_code, live.close_reason = NO_STATUS, NO_STATUS_REASON
+                    break
+        finally:
+            if live.clock is not None:
+                live.clock.cancel()
         live.open = False
         if not ws.closed:
             await ws.close()
         self._spawn(self._disconnect(live))
+
+    def _deadline_ms(self, live: LiveConnection) -> float:
+        """When the connection goes: idle since the client's last message, or at its maximum duration."""
+        settings = self.settings
+        return min(
+            live.last_client_ms + settings.idle_timeout_s * 1000,
+            live.info.connected_at + settings.max_duration_s * 1000,
+        )
+
+    def _arm_idle_clock(self, live: LiveConnection) -> None:
+        """One timer per connection, moved only when it fires: a message costs no timer work at all.
+
+        When it fires early (the client spoke since), it is set again for the new deadline; when the
+        deadline has passed, the connection is closed with 1001 as API Gateway closes idle ones.
+        """
+        delay_s = max((self._deadline_ms(live) - now_ms()) / 1000, 0.001)
+        live.clock = asyncio.get_running_loop().call_later(delay_s, self._idle_clock_fired, live)
+
+    def _idle_clock_fired(self, live: LiveConnection) -> None:
+        live.clock = None
+        if not live.open:
+            return
+        if now_ms() >= self._deadline_ms(live):
+            self._spawn(self.close(live, GOING_AWAY, "Going away"))
+        else:
+            self._arm_idle_clock(live)
 
     async def _disconnect(self, live: LiveConnection) -> None:
         if live.tasks:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,7 @@ _NOT_ALLOWED = Answer(405, b'{"message":"Method Not Allowed"}')
 _TOO_LARGE = Answer(413, b'{"message":"Request entity too large"}', "PayloadTooLargeException")
 
 
+@functools.lru_cache(maxsize=4096)  # a connection's many posts share their target
 def connection_target(target: bytes, stage: str) -> str | None:
     """The connection id of ``/@connections/{id}`` or ``/{stage}/@connections/{id}`` (query ignored)."""
     path = target.split(b"?", 1)[0].decode("latin-1")
