@@ -314,6 +314,7 @@ class Emulator:
             self.management = ManagementApi(self.gateway, self.faults, signers)
             self.management.add_routes(app)
             app.router.add_get("/_lambdacast/faults", self._fault_counts)
+            app.router.add_get("/_lambdacast/connections", self._connections_calls)
             if self.dev_tokens is not None:
                 self.dev_tokens.add_routes(app)
             self.gateway.add_fallback(app)
@@ -345,6 +346,12 @@ class Emulator:
     async def _fault_counts(self, _: web.Request) -> web.Response:
         """``GET /_lambdacast/faults``: the spec, the seed and the counts so far (local only)."""
         return web.json_response(self.faults.as_json(), headers={"Cache-Control": "no-store"})
+
+    async def _connections_calls(self, _: web.Request) -> web.Response:
+        """``GET /_lambdacast/connections``: ``@connections`` calls so far, by operation (local only)."""
+        assert self.management is not None
+        calls = dict(self.management.calls)
+        return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
 
     async def _start_lambdas(self, model: App, aws_endpoint: str) -> tuple[LambdaService, str]:
         """Prepare each function's runtime and pool; return the pools and the TLS listener's ``host:port``."""

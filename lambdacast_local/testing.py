@@ -121,6 +121,15 @@ class RunningEmulator:
 
         return self.call(read())
 
+    def management_calls(self) -> dict[str, int]:
+        """``@connections`` calls served so far, by operation (``post``, ``get``, ``delete``)."""
+
+        async def read() -> dict[str, int]:
+            assert self.emulator.management is not None
+            return dict(self.emulator.management.calls)
+
+        return self.call(read())
+
     @property
     def faults(self) -> Faults:
         """The emulator's fault plan: counts so far, ``configure`` to change it (docs/local.md)."""
