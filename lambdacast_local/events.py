@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,10 +16,40 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+class _Entropy:
+    """Random bytes from ``os.urandom``, read 4 KB at a time.
+
+    Every message needs several ids, and each ``os.urandom`` call is a ``getrandom`` system call.
+    Thread-safe; emptied in a forked child.
+    """
+
+    _CHUNK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if self._at + count > len(self._pool):
+                self._pool, self._at = os.urandom(max(self._CHUNK, count)), 0
+            start, self._at = self._at, self._at + count
+            return self._pool[start : self._at]
+
+
+random_bytes = _Entropy().take
+"""``random_bytes(n)``: ``n`` bytes from the operating system's CSPRNG, pooled."""
+
+
 def new_id() -> str:
     """Return a fresh API Gateway-style id (connection, request, message): 16 base64 characters."""
     while True:
-        candidate = base64.b64encode(os.urandom(11)).decode()
+        candidate = base64.b64encode(random_bytes(11)).decode()
         if "/" not in candidate and "+" not in candidate:
             return candidate
 

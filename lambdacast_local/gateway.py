@@ -103,6 +103,18 @@ class Gateway:
         """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._detached: set[asyncio.Task[Any]] = set()
+        self._running_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The loop serving the gateway, looked up once.
+
+        On Python 3.11 each ``asyncio.get_running_loop()`` is a ``getpid`` system call (its fork
+        check), and the message path asked several times.
+        """
+        if self._running_loop is None:
+            self._running_loop = asyncio.get_running_loop()
+        return self._running_loop
 
     def add_routes(self, app: web.Application) -> None:
         """Register the WebSocket endpoint at ``/{stage}`` (AWS has no stageless URL)."""
@@ -118,16 +130,54 @@ class Gateway:
 
         app.router.add_route("*", "/{path:.*}", forbidden)
 
+    def _integration_timeout_s(self, route: Route) -> float:
+        cap = self.settings.integration_timeout_s
+        return cap if route.timeout_ms is None else min(cap, route.timeout_ms / 1000)
+
+    async def _invoke_for_message(
+        self, live: LiveConnection, route: Route, event: dict[str, Any], label: str
+    ) -> Invocation | None:
+        """A message's invocation, awaited in the message's own task: ``None`` when the integration timed out.
+
+        At the timeout the client gets API Gateway's error frame at once, and the task stops counting as
+        the connection's (``$disconnect`` does not wait for it); the invocation goes on and its outcome
+        is dropped. No second task per message, as ``_invoke`` needs for a handshake.
+        """
+        assert route.function is not None
+        cap = self._integration_timeout_s(route)
+        task = asyncio.current_task(self._loop)
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
+            if task is not None and task in live.tasks:
+                live.tasks.discard(task)
+                self._detached.add(task)  # not awaited at shutdown: closing the workers ends it
+                task.add_done_callback(self._detached.discard)
+            request_id = event["requestContext"]["requestId"]
+            self._spawn(self.send(live, _error_frame(TIMED_OUT, live, request_id)))
+
+        expiry = self._loop.call_later(cap, expire)
+        try:
+            outcome = await self.lambdas.invoke(route.function, event, label)
+        except Exception:
+            if timed_out:  # the client already has its error frame
+                return None
+            raise
+        finally:
+            expiry.cancel()
+        return None if timed_out else outcome
+
     async def _invoke(self, route: Route, event: dict[str, Any], label: str) -> Invocation | None:
         """Invoke a route's function as API Gateway does: ``None`` when the integration timed out.
 
         The invocation itself goes on (Lambda is not told that API Gateway stopped waiting).
         """
         assert route.function is not None
-        cap = self.settings.integration_timeout_s
-        if route.timeout_ms is not None:
-            cap = min(cap, route.timeout_ms / 1000)
-        loop = asyncio.get_running_loop()
+        cap = self._integration_timeout_s(route)
+        loop = self._loop
         task = loop.create_task(self.lambdas.invoke(route.function, event, label))
         self._detached.add(task)  # not awaited at shutdown: closing the workers ends a timed-out one
         task.add_done_callback(self._detached.discard)
@@ -144,7 +194,7 @@ class Gateway:
         return outcome
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        task: asyncio.Task[Any] = self._loop.create_task(coro)
         bucket: set[Any] = owner.tasks if owner is not None else self._background
         bucket.add(task)
         task.add_done_callback(bucket.discard)
@@ -301,7 +351,7 @@ class Gateway:
         deadline has passed, the connection is closed with 1001 as API Gateway closes idle ones.
         """
         delay_s = max((self._deadline_ms(live) - now_ms()) / 1000, 0.001)
-        live.clock = asyncio.get_running_loop().call_later(delay_s, self._idle_clock_fired, live)
+        live.clock = self._loop.call_later(delay_s, self._idle_clock_fired, live)
 
     def _idle_clock_fired(self, live: LiveConnection) -> None:
         live.clock = None
@@ -338,9 +388,8 @@ class Gateway:
         if route.function is None:
             return
         event = message_event(self.stage, live.info, route_key, data)
-        outcome = await self._invoke(route, event, route_key)
-        if outcome is None:
-            await self.send(live, _error_frame(TIMED_OUT, live, event["requestContext"]["requestId"]))
+        outcome = await self._invoke_for_message(live, route, event, route_key)
+        if outcome is None:  # timed out: the error frame is sent
             return
         if not outcome.ok:
             await self.send(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdacast_local.events import new_id
+from lambdacast_local.events import new_id, random_bytes
 from lambdacast_local.faults import LAMBDA, NO_FAULT, Decision, Faults
 from lambdacast_local.faults.invocations import injected_failure, timed_out
 from lambdacast_local.model import Function
@@ -240,7 +240,7 @@ def _connection_id(event: dict[str, Any]) -> str:
 
 def new_id_uuid() -> str:
     """A Lambda request id (a UUID4, as ``context.aws_request_id`` is on AWS)."""
-    return str(uuid.uuid4())
+    return str(uuid.UUID(bytes=random_bytes(16), version=4))
 
 
 class LambdaService:

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import httptools
 from multidict import CIMultiDict
 
-from lambdacast_local.management import OPERATIONS, Answer, ManagementApi, Request
+from lambdacast_local.management import OK, OPERATIONS, Answer, ManagementApi, Request
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """A bigger body is refused before it is buffered (the WebSocket port's aiohttp limit)."""
@@ -67,6 +67,12 @@ _DATE = _Date()
 
 
 def _response(answer: Answer, keep_alive: bool, now: float) -> bytes:
+    if answer is OK and keep_alive:  # nearly every answer: built once a second
+        return _OK_RESPONSE.get(now)
+    return _build(answer, keep_alive, now)
+
+
+def _build(answer: Answer, keep_alive: bool, now: float) -> bytes:
     status = HTTPStatus(answer.status)
     head = [
         b"HTTP/1.1 %d %s" % (status.value, status.phrase.encode()),
@@ -82,6 +88,23 @@ def _response(answer: Answer, keep_alive: bool, now: float) -> bytes:
     return b"\r\n".join(head) + b"\r\n\r\n" + answer.body
 
 
+class _Cached:
+    """A response whose only changing part is its ``Date``."""
+
+    def __init__(self, answer: Answer) -> None:
+        self._answer = answer
+        self._second = -1
+        self._bytes = b""
+
+    def get(self, now: float) -> bytes:
+        if int(now) != self._second:
+            self._second, self._bytes = int(now), _build(self._answer, True, now)
+        return self._bytes
+
+
+_OK_RESPONSE = _Cached(OK)
+
+
 class ManagementListener:
     """The protocol factory of the TLS listener (``loop.create_server(listener, ssl=...)``)."""
 
@@ -95,6 +118,7 @@ class ManagementListener:
         self.origin = origin
         """``https://host:port``: what SigV4 sees as the URL's origin."""
         self.open: set[_Connection] = set()
+        self.loop = asyncio.get_running_loop()  # kept: each lookup is a getpid() on Python 3.11
 
     def __call__(self) -> asyncio.Protocol:
         """A protocol for one new connection."""
@@ -216,7 +240,7 @@ class _Connection(asyncio.Protocol):
                 )
         self._pending.append((self._target, item, keep_alive))
         if self._answering is None:
-            self._answering = asyncio.get_running_loop().create_task(self._answer_pending())
+            self._answering = self._listener.loop.create_task(self._answer_pending())
         if len(self._pending) > _PENDING_BEFORE_PAUSE and not self._paused:
             self._paused = True
             self._transport.pause_reading()

@@ -39,7 +39,8 @@ class _Pipes(asyncio.SubprocessProtocol):
         self._partial = b""
         self._log_partial = b""
         self._waiter: asyncio.Future[Any] | None = None
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()  # kept: each lookup is a getpid() on Python 3.11
+        self.closed: asyncio.Future[None] = self._loop.create_future()
         """Done when the process has exited and every pipe is closed."""
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
@@ -88,7 +89,7 @@ class _Pipes(asyncio.SubprocessProtocol):
         """The next reply line, or ``_END``; raises ``TimeoutError`` after ``timeout`` seconds."""
         if self._replies:
             return self._replies.popleft()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         waiter = self._waiter = loop.create_future()
         expiry = loop.call_later(timeout, _expire, waiter)
         try:
