@@ -59,6 +59,8 @@ class Round:
     workers_cpu_ms: float
     """CPU per message of its function processes."""
     workers: int
+    clients_cpu_ms: float = 0.0
+    """CPU per message of the bench process driving the clients (websockets, this process)."""
 
 
 @dataclass
@@ -127,6 +129,7 @@ async def _round(  # noqa: PLR0917 - what a round is: who, which path, which pha
     emulator: lm.LocalEmulator, name: str, path: str, phase: str, clients: int, messages: int
 ) -> Round:
     tree = _Tree(emulator.process.pid)
+    driving = time.process_time()
     try:
         p50, p99, rate = await drive(emulator.url, clients, messages, path)
     except RuntimeError as exc:
@@ -147,6 +150,7 @@ async def _round(  # noqa: PLR0917 - what a round is: who, which path, which pha
         main * 1000 / count,
         workers * 1000 / count,
         alive,
+        clients_cpu_ms=(time.process_time() - driving) * 1000 / count,
     )
 
 

@@ -5,6 +5,7 @@ Each section comes with its plot and its target lines; every median and ratio is
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -288,12 +289,41 @@ def echo_section(
             f"{_med(warm_offline, 'per_second'):.0f} msg/s, **{ratio:.1f} times**: "
             f"**{'met' if ratio >= OFFLINE_RATIO_TARGET else 'NOT met'}** (one client: {single:.2f} times)."
         )
+        lines += _bound(warm_local, warm_offline, overhead)
     elif not results["offline_ran"]:
         targets.append(f"lambdacast local vs serverless-offline: **skipped** ({results['offline']}).")
     for figure in (_cpu_plot(rounds, out_dir, machine), _offline_plot(rounds, out_dir, machine)):
         if figure:
             lines += [f"![{figure}]({figure_dir}/{figure})", ""]
     return lines, targets
+
+
+def _bound(
+    warm_local: Sequence[dict[str, Any]], warm_offline: Sequence[dict[str, Any]], overhead: dict[str, float]
+) -> list[str]:
+    """What bounds the throughput ratio, from this run's CPU per message."""
+    cores = os.cpu_count() or 2
+    main, workers = _med(warm_local, "main_cpu_ms"), _med(warm_local, "workers_cpu_ms")
+    clients = _med(warm_local, "clients_cpu_ms") if "clients_cpu_ms" in warm_local[0] else 0.0
+    other = _med(warm_offline, "main_cpu_ms") + _med(warm_offline, "workers_cpu_ms")
+    rate = _med(warm_offline, "per_second")
+    budget = cores * 1000 / (OFFLINE_RATIO_TARGET * rate)
+    runtime = max(overhead.values(), default=0.0)
+    ceiling = cores * 1000 / (main + workers + clients)
+    return [
+        f"**What bounds the throughput ratio** (this run, 100 clients, warm medians): a message costs "
+        f"lambdacast local {main + workers:.2f} ms of CPU (main {main:.2f} + workers {workers:.2f}, of which "
+        f"the worker runtime around the handler {runtime:.3f}: the rest is the handler's own boto3 call), "
+        f"serverless-offline {other:.2f} ms, and the bench's clients {clients:.2f} ms. "
+        f"{OFFLINE_RATIO_TARGET} times serverless-offline's {rate:.0f} messages/s is "
+        f"{OFFLINE_RATIO_TARGET * rate:.0f}: on {cores} cores with nothing else running, "
+        f"{budget:.2f} ms of CPU per message for everything. The handler and the clients alone take "
+        f"{workers + clients:.2f} ms, which would leave the emulator's process "
+        f"{max(budget - workers - clients, 0):.2f} ms; with today's {main:.2f} ms the ceiling is "
+        f"{ceiling:.0f} messages/s, {ceiling / rate:.1f} times, before any other work on the machine takes "
+        "its share.",
+        "",
+    ]
 
 
 def _cpu_plot(rounds: Sequence[dict[str, Any]], out_dir: Path, machine: str) -> str | None:

@@ -143,9 +143,10 @@ class _Connection(asyncio.Protocol):
         self._continue = False
         self._body: list[bytes] = []
         self._size = 0
-        self._pending: deque[tuple[bytes, Request | Answer, bool]] = deque()
+        self._pending: deque[tuple[Request | Answer, bool]] = deque()
         self._answering: asyncio.Task[None] | None = None
         self._paused = False
+        self._refused = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------
 
@@ -159,6 +160,8 @@ class _Connection(asyncio.Protocol):
             self._answering.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:  # a refusal is queued: nothing after it is read
+            return
         if self._parser is None:
             if not self._decide(data):
                 return
@@ -238,19 +241,22 @@ class _Connection(asyncio.Protocol):
                 item.headers = CIMultiDict(
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers
                 )
-        self._pending.append((self._target, item, keep_alive))
+        self._enqueue(item, keep_alive)
+
+    # -- answers -----------------------------------------------------------------------------------------
+
+    def _enqueue(self, item: Request | Answer, keep_alive: bool) -> None:
+        self._pending.append((item, keep_alive))
         if self._answering is None:
             self._answering = self._listener.loop.create_task(self._answer_pending())
         if len(self._pending) > _PENDING_BEFORE_PAUSE and not self._paused:
             self._paused = True
             self._transport.pause_reading()
 
-    # -- answers -----------------------------------------------------------------------------------------
-
     async def _answer_pending(self) -> None:
         try:
             while self._pending:
-                _, item, keep_alive = self._pending.popleft()
+                item, keep_alive = self._pending.popleft()
                 answer = item if isinstance(item, Answer) else await self._listener.api.call(item)
                 if self._transport.is_closing():
                     return
@@ -265,13 +271,10 @@ class _Connection(asyncio.Protocol):
             self._answering = None
 
     def _refuse(self, answer: Answer) -> None:
-        """A request that cannot be parsed (or is too big): answer it and close, as aiohttp does."""
-        self._pending.clear()
-        if self._size > MAX_BODY_BYTES:
-            answer = _TOO_LARGE
-        if not self._transport.is_closing():
-            self._transport.write(_response(answer, False, time.time()))
-        self.close()
+        """A request that cannot be parsed (or is too big): answered after those before it, then closed."""
+        self._refused = True
+        self._transport.pause_reading()
+        self._enqueue(_TOO_LARGE if self._size > MAX_BODY_BYTES else answer, False)
 
     def close(self) -> None:
         """Close the connection (after what was written)."""
