@@ -2,7 +2,8 @@
 
 Both serve ``bench/apps/echo`` (the same ``app.py``; ``offline.py`` says how serverless-offline gets it),
 started once each and driven in turns over real sockets on 127.0.0.1, so that both see the machine's
-load of the same minutes: a cold round each, then warm rounds alternating between them, at 100 clients
+load of the same minutes: a cold round each, two settling rounds each (shown, not counted: serverless-
+offline is still starting processes), then warm rounds alternating between them, at 100 clients
 x 20 messages (each client sends a frame and awaits its echo, on a fresh connection per round) and at
 one client. ``lambdacast local`` also answers the app's ``reply`` route (a route response, no
 ``@connections`` call) to show what the echo's POST costs.
@@ -38,6 +39,7 @@ from bench import offline
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "bench" / "apps" / "echo" / "template.yaml"
 LOCAL, OFFLINE = "lambdacast local", "serverless-offline"
+SETTLING_ROUNDS = 2
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -160,6 +162,11 @@ async def _compare(
     contenders = [(LOCAL, local)] + ([(OFFLINE, other)] if other is not None else [])
     for name, emulator in contenders:
         report(await _round(emulator, name, "echo", "cold", 100, 20))
+    # serverless-offline keeps starting Python processes for a while after the cold round (one per
+    # concurrent invocation, no cap); rounds until it stops are shown, not counted as warm.
+    for _ in range(SETTLING_ROUNDS):
+        for name, emulator in contenders:
+            report(await _round(emulator, name, "echo", "settling", 100, 20))
     for _ in range(warm):
         for name, emulator in contenders:
             report(await _round(emulator, name, "echo", "warm", 100, 20))

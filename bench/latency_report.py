@@ -226,14 +226,16 @@ def echo_section(
     lines = [
         "## lambdacast local: CPU per message, and serverless-offline side by side",
         "",
-        f"{note}`bench/echo_compare.py`: the boto3 echo app of `bench/apps/echo` (its `$default` posts each "
-        "frame back with boto3's `post_to_connection`; Python 3.11 in both emulators, the same `app.py`), "
-        "each emulator started once and driven in turns, so both see the same minutes of the machine: "
-        "a cold round each, then warm rounds alternating. 100 clients x 20 messages (each client sends a "
-        "frame and awaits its echo; fresh connections each round, so `$connect` and `$disconnect` are in "
-        "it) and one client x 200. *main* is the emulator's own process (lambdacast local: the aiohttp "
-        "process; serverless-offline: the Node.js process), *workers* its function processes. The *reply* "
-        "rows are lambdacast local answering through a route response instead (no `@connections` call).",
+        f"{note}`bench/echo_compare.py`: the boto3 echo app of `bench/apps/echo` (its `$default` posts "
+        "each frame back with boto3's `post_to_connection`; Python 3.11 in both emulators, the same "
+        "`app.py`), each emulator started once and driven in turns, so both see the same minutes of the "
+        "machine: a cold round each, two *settling* rounds each (shown, not counted: serverless-offline "
+        "is still starting Python processes then), then warm rounds alternating. 100 clients x 20 "
+        "messages (each client sends a frame and awaits its echo; fresh connections each round, so "
+        "`$connect` and `$disconnect` are in it) and one client x 200. *main* is the emulator's own "
+        "process (lambdacast local: the aiohttp process; serverless-offline: the Node.js process), "
+        "*workers* its function processes. The *reply* rows are lambdacast local answering through a "
+        "route response instead (no `@connections` call).",
         "",
     ]
     if not results["offline_ran"]:
