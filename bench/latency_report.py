@@ -271,13 +271,13 @@ def echo_section(
             f"lambdacast local's main process ≤ {MAIN_CPU_TARGET_MS} ms of CPU per echoed message "
             f"(100 clients, warm, median of {len(warm_local)} rounds): {main:.3f} ms, "
             f"workers {_med(warm_local, 'workers_cpu_ms'):.3f} ms: "
-            f"**{'met' if main <= MAIN_CPU_TARGET_MS else 'NOT met'}**."
+            f"**{'met' if round(main, 3) <= MAIN_CPU_TARGET_MS else 'NOT met'}**."  # in 0.005 ms steps
         )
     if overhead:
         worst = max(overhead.values())
         targets.append(
             f"Worker overhead around the handler ≤ {WORKER_OVERHEAD_TARGET_MS} ms: at most {worst:.3f} ms: "
-            f"**{'met' if worst <= WORKER_OVERHEAD_TARGET_MS else 'NOT met'}**."
+            f"**{'met' if round(worst, 3) <= WORKER_OVERHEAD_TARGET_MS else 'NOT met'}**."
         )
     warm_offline = _warm(rounds, offline, "echo", 100)
     if warm_local and warm_offline:
