@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run the suites; write docs/benchmarks.md, its plots and docs/cost.md.
 
-``--only dynamodb,emulator`` (any of fanout, coldstart, dynamodb, emulator) runs a subset; the other
+``--only dynamodb,emulator`` (any of ``SUITES``) runs a subset; the other
 suites' last results come from docs/benchmarks/results.json, dated in the documents; ``--only ''``
 runs nothing and rewrites the documents from the stored results (after a change of prices, say).
 """
@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, cost_doc, emulator_bench, fanout_bench, machine, report, results
+from bench import (
+    coldstart,
+    cost_doc,
+    echo_compare,
+    emulator_bench,
+    fanout_bench,
+    latency_report,
+    machine,
+    reply_latency,
+    report,
+    results,
+)
 from bench import cost_model as cm
 from bench.document import render
 from bench.emulator_report import dynamodb_section, emulator_section
@@ -26,7 +37,7 @@ from bench.emulator_report import plot as emulator_plot
 from bench.targets import EmulatorTarget, Running, StubTarget, Target
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("fanout", "coldstart", "dynamodb", "emulator")
+SUITES = ("fanout", "coldstart", "dynamodb", "emulator", "replies", "echo")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -121,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     emulator_config = emulator_bench.EmulatorConfig(latency_ms=args.latency_ms)
     ddb_sizes, ddb_connections = [1, 10, 100, 1_000], 10_000
     cold_runs = 9
+    reply_rounds, echo_warm = 40, 3
     if args.quick:
         config = fanout_bench.FanoutConfig(
             sizes=(100, 500), runs=2, runs_largest=2, sequential_max=100,
@@ -131,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         )
         ddb_sizes, ddb_connections = [1, 10, 100], 1_000
         cold_runs = 2
+        reply_rounds, echo_warm = 10, 1
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     here = machine.describe()
     store_path = args.out.parent / "benchmarks" / "results.json"
@@ -163,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         print("lambdacast local: echo, idle connections, publish to many sockets", flush=True)
         emulated = emulator_bench.run(emulator_config, progress=progress)
         stored["emulator"] = results.entry(when, here, results.emulator_to_json(emulated))
+        results.save(store_path, stored)
+    if "replies" in args.suites:
+        print("replies: ping -> pong and publish -> ack, direct and posted, 0 and 10 ms", flush=True)
+        replies = reply_latency.run(rounds=reply_rounds, progress=progress)
+        stored["replies"] = results.entry(when, here, [dataclasses.asdict(c) for c in replies])
+        results.save(store_path, stored)
+    if "echo" in args.suites:
+        print("echo: CPU per message; lambdacast local and serverless-offline side by side", flush=True)
+        echoed = echo_compare.run(warm=echo_warm, progress=progress)
+        stored["echo"] = results.entry(when, here, dataclasses.asdict(echoed))
     results.save(store_path, stored)
 
     fan = stored.get("fanout")
@@ -180,10 +203,24 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     )
     sections: list[str] = []
     targets: list[str] = []
+    figure_out = args.out.parent / "benchmarks"
+    if "replies" in stored:
+        lines, found = latency_report.replies_section(
+            stored["replies"]["data"], _note(stored, "replies", args.suites), figure_out,
+            args.out.stem, stored["replies"]["machine"],
+        )  # fmt: skip
+        sections += lines
+        targets += found
     if "dynamodb" in stored:
         lines, found = dynamodb_section(stored["dynamodb"]["data"], _note(stored, "dynamodb", args.suites))
         sections += lines
         targets += found
+        if "round_trips" in stored["dynamodb"]["data"][0]:
+            lines, found = latency_report.dynamodb_rounds_section(
+                stored["dynamodb"], stored.get("dynamodb_before"), figure_out, args.out.stem
+            )
+            sections += lines
+            targets += found
     emulated_results = (
         results.emulator_from_json(stored["emulator"]["data"]) if "emulator" in stored else None
     )
@@ -194,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         )
         if figure:
             lines += [f"![{figure}]({args.out.stem}/{figure})", ""]
+        sections += lines
+        targets += found
+    if "echo" in stored:
+        lines, found = latency_report.echo_section(
+            stored["echo"]["data"], _note(stored, "echo", args.suites), figure_out,
+            args.out.stem, stored["echo"]["machine"],
+        )  # fmt: skip
         sections += lines
         targets += found
     figures = report.plots(cells, rows, args.out.parent / "benchmarks", here, config)

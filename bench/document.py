@@ -120,6 +120,6 @@ def render(
     parts += sections
     targets += more_targets
     if targets:
-        parts[6:6] = ["## Targets (issue 6)", "", *[f"* {line}" for line in targets], ""]
+        parts[6:6] = ["## Targets", "", *[f"* {line}" for line in targets], ""]
     parts.append(_CAVEATS)
     return "\n".join(parts)

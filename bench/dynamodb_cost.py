@@ -60,6 +60,10 @@ class Call:
     scanned_count: int | None = None
     moto_capacity: float | None = None
     units: float = 0.0
+    started: float = 0.0
+    """``time.perf_counter()`` when botocore sent it (``before-call``)."""
+    ended: float = 0.0
+    """When its answer (or error) was parsed."""
 
 
 @dataclass
@@ -78,6 +82,21 @@ class PublishCost:
     @property
     def writes(self) -> int:
         return sum(1 for c in self.calls if c.operation in WRITES)
+
+    @property
+    def round_trips(self) -> int:
+        """Requests that had to wait for an earlier one's answer, plus one: the chain's length.
+
+        A request that started before every earlier one had answered ran concurrently with it.
+        """
+        waves, answered_by = 0, float("-inf")
+        for call in sorted(self.calls, key=lambda c: c.started):
+            if call.started >= answered_by:
+                waves += 1
+                answered_by = call.ended
+            else:
+                answered_by = max(answered_by, call.ended)
+        return waves
 
     @property
     def read_units(self) -> float:
@@ -102,6 +121,7 @@ class PublishCost:
             "queries": len(queries),
             "moto_capacity": sum(c.moto_capacity or 0 for c in self.calls),
             "operations": [c.operation for c in self.calls],
+            "round_trips": self.round_trips,
         }
 
 
@@ -113,7 +133,9 @@ class Recorder:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         client.meta.events.register("provide-client-params.dynamodb.*", self._before)
+        client.meta.events.register("before-call.dynamodb.*", self._sent)
         client.meta.events.register("after-call.dynamodb.*", self._after)
+        client.meta.events.register("after-call-error.dynamodb.*", self._failed)
 
     def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if not self.on:
@@ -124,10 +146,21 @@ class Recorder:
         with self._lock:
             self.calls.append(call)
 
+    def _sent(self, context: dict[str, Any], **_: Any) -> None:
+        call: Call | None = context.get("bench_call")
+        if call is not None:
+            call.started = time.perf_counter()
+
+    def _failed(self, context: dict[str, Any], **_: Any) -> None:
+        call: Call | None = context.get("bench_call")
+        if call is not None:
+            call.ended = time.perf_counter()
+
     def _after(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         call: Call | None = context.get("bench_call")
         if call is None:
             return
+        call.ended = time.perf_counter()
         call.count, call.scanned_count = parsed.get("Count"), parsed.get("ScannedCount")
         capacity = parsed.get("ConsumedCapacity")
         if isinstance(capacity, dict):
@@ -162,7 +195,18 @@ def _units(client: Any, call: Call) -> float:
         item = client.get_item(TableName=params["TableName"], Key=params["Key"]).get("Item") or {}
         size = ddb_units.item_size(item)
         return ddb_units.write_units(size, size)
+    if call.operation == "TransactWriteItems":  # each item twice a plain write's units, as AWS bills it
+        return sum(2 * _transact_item_units(client, item) for item in params["TransactItems"])
     raise NotImplementedError(f"no unit rule for {call.operation} in the bench; add one")
+
+
+def _transact_item_units(client: Any, item: dict[str, Any]) -> int:
+    ((kind, spec),) = item.items()
+    if kind == "Put":
+        return ddb_units.write_units(0, ddb_units.item_size(spec["Item"]))
+    current = client.get_item(TableName=spec["TableName"], Key=spec["Key"]).get("Item") or {}
+    size = ddb_units.item_size(current)
+    return ddb_units.write_units(size, size)
 
 
 def _create_table(client: Any) -> None:
@@ -210,16 +254,20 @@ def _seed(client: Any, channels: dict[str, list[str]]) -> None:
 
 
 class _Transport:
-    """The management API stand-in: accepts every post and counts them."""
+    """The management API stand-in (an ``Exchange``): accepts every post and counts them."""
 
     def __init__(self) -> None:
         self.posts = 0
         self._lock = threading.Lock()
 
-    def post(self, connection_id: str, data: bytes) -> int:
+    async def exchange(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float | None
+    ) -> Any:
+        from lambdacast.delivery.transport import Reply
+
         with self._lock:
-            self.posts += 1
-        return 0
+            self.posts += method == "POST"
+        return Reply(200)
 
 
 def _publish_event(connection_id: str, channel: str, n: int) -> dict[str, Any]:
@@ -253,7 +301,7 @@ def measure(sizes: list[int], connections: int) -> list[PublishCost]:
         recorder = Recorder(client)
         transport = _Transport()
         runtime = handlers.Runtime(
-            get_settings(), store=ChannelStore(TABLE, client=client), transport=transport
+            get_settings(), store=ChannelStore(TABLE, client=client), exchange=transport.exchange
         )
         handlers.get_runtime = lambda: runtime  # type: ignore[assignment]  # the seam handlers.py documents
         spec = importlib.util.spec_from_file_location("bench_default_app", ROOT / "functions/default/app.py")
@@ -270,7 +318,7 @@ def measure(sizes: list[int], connections: int) -> list[PublishCost]:
             before = transport.posts
             with recorder.recording() as calls, contextlib.redirect_stdout(io.StringIO()):
                 app.handler(_publish_event(publisher, channel, 1), context)
-            cost = PublishCost(size, total, transport.posts - before - 1, list(calls))  # -1: the ack reply
+            cost = PublishCost(size, total, transport.posts - before, list(calls))  # the ack is the reply
             for call in cost.calls:
                 call.units = _units(client, call)
             results.append(cost)

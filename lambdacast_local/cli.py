@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
 import sys
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import TextIO
 
-from lambdacast_local import events
+from lambdacast_local import eventloop, events
 from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenError, parse_channels
 from lambdacast_local.errors import LocalError, UsageError
 from lambdacast_local.faults import parse_spec
@@ -35,9 +36,15 @@ _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"
 
 
+@functools.lru_cache(maxsize=4)
+def _clock(second: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(second))
+
+
 def format_invocation(invocation: Invocation, color: bool) -> str:
     """One log line: time, route, function, duration, cold/warm, status."""
-    start = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    now = time.time()
+    start = f"{_clock(int(now))}.{int(now % 1 * 1000):03d}"
     temperature = f"cold {invocation.init_ms:.0f} ms init" if invocation.cold else "warm"
     status = invocation.status.upper()
     if invocation.error:
@@ -219,11 +226,37 @@ def _options(args: argparse.Namespace, template: Path | None = None) -> Options:
     )
 
 
+class InvocationLog:
+    """Writes one line per invocation, batched: the lines of 20 ms are one write.
+
+    A line per invocation flushed on its own costs a system call per message, a measurable part of the
+    emulator's CPU per message under load; a person cannot tell 20 ms. Flushed at shutdown too.
+    """
+
+    DELAY_S = 0.02
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._color = out.isatty()
+        self._lines: list[str] = []
+
+    def __call__(self, invocation: Invocation) -> None:
+        """Queue the invocation's line (an ``Emulator`` observer)."""
+        if not self._lines:
+            asyncio.get_running_loop().call_later(self.DELAY_S, self.flush)
+        self._lines.append(format_invocation(invocation, self._color))
+
+    def flush(self) -> None:
+        """Write the pending lines now."""
+        lines, self._lines = self._lines, []
+        if lines:
+            self._out.write("\n".join(lines) + "\n")
+            self._out.flush()
+
+
 async def _run_local(options: Options, out: TextIO) -> None:
-    color = out.isatty()
-    emulator = Emulator(
-        options, observers=[lambda inv: print(format_invocation(inv, color), file=out, flush=True)]
-    )
+    log = InvocationLog(out)
+    emulator = Emulator(options, observers=[log])
     warning = exposure_warning(emulator)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
@@ -264,6 +297,7 @@ async def _run_local(options: Options, out: TextIO) -> None:
         )
     finally:
         await emulator.stop()
+        log.flush()
         if emulator.faults.active:
             print(emulator.faults.summary(), file=out, flush=True)
 
@@ -319,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             for template in _templates(args):
                 _prepare(_options(args, template), sys.stdout)
             return 0
-        asyncio.run(_run_local(_options(args), sys.stdout))
+        eventloop.run(_run_local(_options(args), sys.stdout))
     except LocalError as exc:
         print(f"lambdacast: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,9 @@ The ids follow API Gateway's format: 16 base64 characters such as ``BFHPhfCWIAMC
 from __future__ import annotations
 
 import base64
+import functools
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,10 +16,40 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+class _Entropy:
+    """Random bytes from ``os.urandom``, read 4 KB at a time.
+
+    Every message needs several ids, and each ``os.urandom`` call is a ``getrandom`` system call.
+    Thread-safe; emptied in a forked child.
+    """
+
+    _CHUNK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            if self._at + count > len(self._pool):
+                self._pool, self._at = os.urandom(max(self._CHUNK, count)), 0
+            start, self._at = self._at, self._at + count
+            return self._pool[start : self._at]
+
+
+random_bytes = _Entropy().take
+"""``random_bytes(n)``: ``n`` bytes from the operating system's CSPRNG, pooled."""
+
+
 def new_id() -> str:
     """Return a fresh API Gateway-style id (connection, request, message): 16 base64 characters."""
     while True:
-        candidate = base64.b64encode(os.urandom(11)).decode()
+        candidate = base64.b64encode(random_bytes(11)).decode()
         if "/" not in candidate and "+" not in candidate:
             return candidate
 
@@ -27,9 +59,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@functools.lru_cache(maxsize=4)
+def _clf_second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
 def clf_time(epoch_ms: int) -> str:
-    """Format a time the way ``requestTime`` does (Common Log Format): ``09/Feb/2019:22:01:22 +0000``."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    """Format a time the way ``requestTime`` does (Common Log Format): ``09/Feb/2019:22:01:22 +0000``.
+
+    One ``strftime`` per second of events, not one per event (the text has no finer unit).
+    """
+    return _clf_second(epoch_ms // 1000)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,18 @@ class FrameScanner:
                 self._skip -= step
                 pos += step
                 continue
+            if not self._header and end - pos >= 2:  # the header may be whole here: read it in place
+                second = data[pos + 1]
+                len7 = second & 0x7F
+                extended = 2 if len7 == 126 else 8 if len7 == 127 else 0
+                header = 2 + extended + (4 if second & 0x80 else 0)
+                if end - pos >= header:
+                    length = int.from_bytes(data[pos + 2 : pos + 2 + extended], "big") if extended else len7
+                    if data[pos] & 0x0F in _DATA_OPCODES and length > self.limit:
+                        return True
+                    self._skip = length
+                    pos += header
+                    continue
             need = self._header_length() - len(self._header)
             self._header += data[pos : pos + need]
             pos += min(need, end - pos)
@@ -85,7 +97,7 @@ class FrameSizeGuard:
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         """Scan, then pass the bytes on (nothing more once a frame was refused)."""
-        if self._tripped or self._trip_if(bytes(data)):
+        if self._tripped or self._trip_if(data if isinstance(data, bytes) else bytes(data)):
             return True, b""
         result: tuple[bool, bytes] = self._parser.feed_data(data)
         return result

@@ -1,12 +1,13 @@
 """The WebSocket side of API Gateway: handshakes, ``$connect`` / authorizer, routing, ``$disconnect``.
 
-One aiohttp handler per connection; no task per idle connection (the receive timeout is the idle and
+One aiohttp handler per connection; no task per idle connection (one timer is the idle and
 maximum-duration clock), so an idle connection costs a few kilobytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -77,6 +78,8 @@ class LiveConnection:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     sink: list[str | bytes] | None = None
     """Frames of a simulated connection (no socket; for tests and benchmarks at scale)."""
+    clock: asyncio.TimerHandle | None = None
+    """Fires at the idle or maximum-duration deadline (``Gateway._arm_idle_clock``)."""
 
     def touch(self, from_client: bool = False) -> None:
         """Record activity (``LastActiveAt``; the idle clock too when the client sent it)."""
@@ -100,6 +103,18 @@ class Gateway:
         """Every simulated connection ever opened (their frames stay readable after they close)."""
         self._background: set[asyncio.Task[Any]] = set()
         self._detached: set[asyncio.Task[Any]] = set()
+        self._running_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The loop serving the gateway, looked up once.
+
+        On Python 3.11 each ``asyncio.get_running_loop()`` is a ``getpid`` system call (its fork
+        check), and the message path asked several times.
+        """
+        if self._running_loop is None:
+            self._running_loop = asyncio.get_running_loop()
+        return self._running_loop
 
     def add_routes(self, app: web.Application) -> None:
         """Register the WebSocket endpoint at ``/{stage}`` (AWS has no stageless URL)."""
@@ -115,26 +130,71 @@ class Gateway:
 
         app.router.add_route("*", "/{path:.*}", forbidden)
 
+    def _integration_timeout_s(self, route: Route) -> float:
+        cap = self.settings.integration_timeout_s
+        return cap if route.timeout_ms is None else min(cap, route.timeout_ms / 1000)
+
+    async def _invoke_for_message(
+        self, live: LiveConnection, route: Route, event: dict[str, Any], label: str
+    ) -> Invocation | None:
+        """A message's invocation, awaited in the message's own task: ``None`` when the integration timed out.
+
+        At the timeout the client gets API Gateway's error frame at once, and the task stops counting as
+        the connection's (``$disconnect`` does not wait for it); the invocation goes on and its outcome
+        is dropped. No second task per message, as ``_invoke`` needs for a handshake.
+        """
+        assert route.function is not None
+        cap = self._integration_timeout_s(route)
+        task = asyncio.current_task(self._loop)
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            timed_out = True
+            _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
+            if task is not None and task in live.tasks:
+                live.tasks.discard(task)
+                self._detached.add(task)  # not awaited at shutdown: closing the workers ends it
+                task.add_done_callback(self._detached.discard)
+            request_id = event["requestContext"]["requestId"]
+            self._spawn(self.send(live, _error_frame(TIMED_OUT, live, request_id)))
+
+        expiry = self._loop.call_later(cap, expire)
+        try:
+            outcome = await self.lambdas.invoke(route.function, event, label)
+        except Exception:
+            if timed_out:  # the client already has its error frame
+                return None
+            raise
+        finally:
+            expiry.cancel()
+        return None if timed_out else outcome
+
     async def _invoke(self, route: Route, event: dict[str, Any], label: str) -> Invocation | None:
         """Invoke a route's function as API Gateway does: ``None`` when the integration timed out.
 
         The invocation itself goes on (Lambda is not told that API Gateway stopped waiting).
         """
         assert route.function is not None
-        cap = self.settings.integration_timeout_s
-        if route.timeout_ms is not None:
-            cap = min(cap, route.timeout_ms / 1000)
-        task = asyncio.get_running_loop().create_task(self.lambdas.invoke(route.function, event, label))
+        cap = self._integration_timeout_s(route)
+        loop = self._loop
+        task = loop.create_task(self.lambdas.invoke(route.function, event, label))
         self._detached.add(task)  # not awaited at shutdown: closing the workers ends a timed-out one
         task.add_done_callback(self._detached.discard)
+        # One future and one timer rather than wait_for(shield(task)): this runs for every message.
+        answered: asyncio.Future[Invocation | None] = loop.create_future()
+        task.add_done_callback(functools.partial(_settle, answered))
+        expiry = loop.call_later(cap, _settle_none, answered)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), cap)
-        except TimeoutError:
+            outcome = await answered
+        finally:
+            expiry.cancel()
+        if outcome is None:
             _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
-            return None
+        return outcome
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        task: asyncio.Task[Any] = self._loop.create_task(coro)
         bucket: set[Any] = owner.tasks if owner is not None else self._background
         bucket.add(task)
         task.add_done_callback(bucket.discard)
@@ -250,36 +310,57 @@ class Gateway:
     # -- the open connection -----------------------------------------------------------------------
 
     async def _serve(self, live: LiveConnection, ws: web.WebSocketResponse) -> None:
-        settings = self.settings
-        max_deadline = live.info.connected_at + settings.max_duration_s * 1000
-        while True:
-            idle_deadline = live.last_client_ms + settings.idle_timeout_s * 1000
-            wait_s = (min(idle_deadline, max_deadline) - now_ms()) / 1000
-            try:
-                message = await ws.receive(timeout=max(wait_s, 0.001))
-            except TimeoutError:
-                if now_ms() >= min(live.last_client_ms + settings.idle_timeout_s * 1000, max_deadline):
-                    await self.close(live, GOING_AWAY, "Going away")
+        self._arm_idle_clock(live)
+        try:
+            while True:
+                message = await ws.receive()
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    live.touch(from_client=True)
+                    self._spawn(self._route(live, message.data), owner=live)
+                elif message.type == WSMsgType.ERROR:
+                    live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011
+                    live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
                     break
-                continue
-            if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                live.touch(from_client=True)
-                self._spawn(self._route(live, message.data), owner=live)
-            elif message.type == WSMsgType.ERROR:
-                live.close_code = getattr(message.data, "code", None) or ws.close_code or 1011
-                live.close_reason = "Message too big" if live.close_code == 1009 else str(message.data)
-                break
-            else:  # CLOSE / CLOSING / CLOSED
-                if live.close_code is None:
-                    live.close_code = ws.close_code if ws.close_code is not None else 1006
-                    live.close_reason = message.extra if isinstance(message.extra, str) else ""
-                    if live.close_code == 0:  # a close frame without a status code
-                        live.close_code, live.close_reason = NO_STATUS, NO_STATUS_REASON
-                break
+                else:  # CLOSE / CLOSING / CLOSED
+                    if live.close_code is None:
+                        live.close_code = ws.close_code if ws.close_code is not None else 1006
+                        live.close_reason = message.extra if isinstance(message.extra, str) else ""
+                        if live.close_code == 0:  # a close frame without a status code
+                            live.close_code, live.close_reason = NO_STATUS, NO_STATUS_REASON
+                    break
+        finally:
+            if live.clock is not None:
+                live.clock.cancel()
         live.open = False
         if not ws.closed:
             await ws.close()
         self._spawn(self._disconnect(live))
+
+    def _deadline_ms(self, live: LiveConnection) -> float:
+        """When the connection goes: idle since the client's last message, or at its maximum duration."""
+        settings = self.settings
+        return min(
+            live.last_client_ms + settings.idle_timeout_s * 1000,
+            live.info.connected_at + settings.max_duration_s * 1000,
+        )
+
+    def _arm_idle_clock(self, live: LiveConnection) -> None:
+        """One timer per connection, moved only when it fires: a message costs no timer work at all.
+
+        When it fires early (the client spoke since), it is set again for the new deadline; when the
+        deadline has passed, the connection is closed with 1001 as API Gateway closes idle ones.
+        """
+        delay_s = max((self._deadline_ms(live) - now_ms()) / 1000, 0.001)
+        live.clock = self._loop.call_later(delay_s, self._idle_clock_fired, live)
+
+    def _idle_clock_fired(self, live: LiveConnection) -> None:
+        live.clock = None
+        if not live.open:
+            return
+        if now_ms() >= self._deadline_ms(live):
+            self._spawn(self.close(live, GOING_AWAY, "Going away"))
+        else:
+            self._arm_idle_clock(live)
 
     async def _disconnect(self, live: LiveConnection) -> None:
         if live.tasks:
@@ -307,9 +388,8 @@ class Gateway:
         if route.function is None:
             return
         event = message_event(self.stage, live.info, route_key, data)
-        outcome = await self._invoke(route, event, route_key)
-        if outcome is None:
-            await self.send(live, _error_frame(TIMED_OUT, live, event["requestContext"]["requestId"]))
+        outcome = await self._invoke_for_message(live, route, event, route_key)
+        if outcome is None:  # timed out: the error frame is sent
             return
         if not outcome.ok:
             await self.send(
@@ -383,6 +463,27 @@ class Gateway:
             await asyncio.sleep(0.05)
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+
+def _settle(answered: asyncio.Future[Invocation | None], task: asyncio.Task[Invocation]) -> None:
+    """The invocation ended: hand its outcome (or its exception) to the waiting route, if still waiting."""
+    if task.cancelled():
+        if not answered.done():
+            answered.cancel()
+        return
+    error = task.exception()  # retrieved even when nobody waits any more: no "never retrieved" warning
+    if answered.done():
+        return
+    if error is not None:
+        answered.set_exception(error)
+    else:
+        answered.set_result(task.result())
+
+
+def _settle_none(answered: asyncio.Future[Invocation | None]) -> None:
+    """The integration timeout passed first: the route answers without the invocation's outcome."""
+    if not answered.done():
+        answered.set_result(None)
 
 
 def _error_frame(message: str, live: LiveConnection, request_id: str) -> str:

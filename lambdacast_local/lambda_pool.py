@@ -9,23 +9,21 @@ kills the worker before or after the handler (``FunctionPool._inject``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdacast_local.events import new_id
+from lambdacast_local.events import new_id, random_bytes
 from lambdacast_local.faults import LAMBDA, NO_FAULT, Decision, Faults
 from lambdacast_local.faults.invocations import injected_failure, timed_out
 from lambdacast_local.model import Function
 from lambdacast_local.runtimes import Launch, launch_here
+from lambdacast_local.runtimes.channel import WorkerProcess
 from lambdacast_local.runtimes.protocol import WorkerConfig
 
-_IPC_LIMIT = 64 * 1024 * 1024
 _INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 
 
@@ -55,72 +53,6 @@ class Invocation:
 Observer = Callable[[Invocation], None]
 
 
-async def _pump_logs(stream: asyncio.StreamReader, prefix: str) -> None:
-    """Copy a worker's output (the handler's prints and logs) to our stderr, each line prefixed.
-
-    Reads in chunks, never by line, so a huge line cannot stop the pump (and block the worker on a full pipe).
-    """
-    pending = b""
-    while chunk := await stream.read(65536):
-        *lines, pending = (pending + chunk).split(b"\n")
-        if lines:
-            text = "".join(prefix + line.decode("utf-8", errors="replace") + "\n" for line in lines)
-            sys.stderr.write(text)
-            sys.stderr.flush()
-    if pending:
-        sys.stderr.write(prefix + pending.decode("utf-8", errors="replace") + "\n")
-        sys.stderr.flush()
-
-
-class _Worker:
-    """One worker process and its IPC streams."""
-
-    def __init__(self, process: asyncio.subprocess.Process, generation: int, log_prefix: str) -> None:
-        self.process = process
-        self.generation = generation
-        self._pump: asyncio.Task[None] | None = None
-        if process.stderr is not None:
-            self._pump = asyncio.get_running_loop().create_task(_pump_logs(process.stderr, log_prefix))
-
-    async def request(self, message: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one message and wait for the reply line; ``None`` when the worker died."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-        await self.process.stdin.drain()
-        return await self.read(timeout)
-
-    async def read(self, timeout: float) -> dict[str, Any] | None:
-        """Read one reply line (raises ``TimeoutError``); ``None`` at end of stream."""
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        if not line:
-            return None
-        try:
-            reply: dict[str, Any] = json.loads(line)
-        except ValueError:
-            return None  # a corrupted channel: treated like a dead worker
-        return reply
-
-    async def stop(self, grace_s: float = 1.0) -> None:
-        """Close stdin (the worker exits), then kill it if it lingers; always reaps the process."""
-        if self.process.returncode is None:
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-            try:
-                await asyncio.wait_for(self.process.wait(), grace_s)
-            except TimeoutError:
-                self.kill()
-        await self.process.wait()
-        if self._pump is not None:  # ends at end of stream, once the process is gone
-            await asyncio.wait({self._pump}, timeout=1.0)
-
-    def kill(self) -> None:
-        """Kill the process now (a timeout, or shutdown)."""
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-
-
 class FunctionPool:
     """The execution environments of one function.
 
@@ -145,8 +77,8 @@ class FunctionPool:
         self._env = {**env, **self._launch.env}
         self._region = region
         self._concurrency = max(1, concurrency)
-        self._idle: list[_Worker] = []
-        self._all: set[_Worker] = set()
+        self._idle: list[WorkerProcess] = []
+        self._all: set[WorkerProcess] = set()
         self._slots = asyncio.Semaphore(self._concurrency)
         self._generation = 0
         self._closed = False
@@ -170,18 +102,14 @@ class FunctionPool:
         }
         return json.dumps({**config, **self._launch.config})
 
-    async def _spawn(self) -> tuple[_Worker, dict[str, Any] | None]:
-        process = await asyncio.create_subprocess_exec(
-            *self._launch.argv,
-            self._config(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+    async def _spawn(self) -> tuple[WorkerProcess, dict[str, Any] | None]:
+        worker = await WorkerProcess.start(
+            [*self._launch.argv, self._config()],
             env=self._env,
             cwd=str(self.function.code_dir),
-            limit=_IPC_LIMIT,
+            generation=self._generation,
+            log_prefix=f"[{self.function.name}] ",
         )
-        worker = _Worker(process, self._generation, f"[{self.function.name}] ")
         self._all.add(worker)
         try:
             hello = await worker.read(_INIT_TIMEOUT_S)
@@ -196,7 +124,7 @@ class FunctionPool:
             if self._closed:  # checked after the wait for a slot: close() may have run meanwhile
                 error = {"errorType": "Runtime.Unavailable", "errorMessage": "the emulator is shutting down"}
                 return Invocation(self.function.name, request_id, "error", error=error, label=label)
-            while self._idle and self._idle[-1].process.returncode is not None:  # died while idle
+            while self._idle and not self._idle[-1].alive:  # died while idle
                 await self._discard(self._idle[-1])
             cold = not self._idle
             init_ms = 0.0
@@ -226,12 +154,12 @@ class FunctionPool:
             cold=cold,
             init_ms=init_ms,
             label=label,
-            worker_pid=worker.process.pid,
+            worker_pid=worker.pid,
             connection_id=_connection_id(event),
         )
 
     async def _run(
-        self, worker: _Worker, request_id: str, event: dict[str, Any]
+        self, worker: WorkerProcess, request_id: str, event: dict[str, Any]
     ) -> tuple[str, Any, dict[str, Any] | None]:
         timeout = self.function.timeout_s
         deadline_ms = time.time_ns() // 1_000_000 + int(timeout * 1000)
@@ -265,7 +193,7 @@ class FunctionPool:
         return "error", None, reply
 
     async def _inject(
-        self, worker: _Worker, request_id: str, fault: Decision
+        self, worker: WorkerProcess, request_id: str, fault: Decision
     ) -> tuple[str, Any, dict[str, Any] | None]:
         """An injected ``lambda`` fault (``--faults``): kill the worker, report it as Lambda would."""
         worker.kill()
@@ -273,7 +201,7 @@ class FunctionPool:
         status, error = injected_failure(fault, request_id, self.function.timeout_s)
         return status, None, error
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: WorkerProcess) -> None:
         if self._closed or worker.generation != self._generation:
             self._all.discard(worker)
             task = asyncio.get_running_loop().create_task(worker.stop())
@@ -282,7 +210,7 @@ class FunctionPool:
         else:
             self._idle.append(worker)
 
-    async def _discard(self, worker: _Worker) -> None:
+    async def _discard(self, worker: WorkerProcess) -> None:
         self._all.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)
@@ -312,7 +240,7 @@ def _connection_id(event: dict[str, Any]) -> str:
 
 def new_id_uuid() -> str:
     """A Lambda request id (a UUID4, as ``context.aws_request_id`` is on AWS)."""
-    return str(uuid.uuid4())
+    return str(uuid.UUID(bytes=random_bytes(16), version=4))
 
 
 class LambdaService:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from typing import Any
+
+from lambdacast_local import jsoncodec
 
 DEFAULT_ROUTE = "$default"
 
@@ -34,9 +35,11 @@ def select_route(expression: str, body: str | bytes, route_keys: Collection[str]
         then answers with API Gateway's error frame).
     """
     value: Any = None
-    if isinstance(body, str):
+    # Only a JSON object can hold the selection key; a body that cannot start one (most chat text, an
+    # echo's payload) is not parsed at all: a failed parse costs an exception for every such message.
+    if isinstance(body, str) and body.lstrip(" \t\n\r").startswith("{"):
         try:
-            value = json.loads(body)
+            value = jsoncodec.loads(body)
         except ValueError:
             value = None
         for part in selection_path(expression):

@@ -30,6 +30,7 @@ from lambdacast_local.http_gateway import HttpGateway
 from lambdacast_local.intrinsics import Resolver
 from lambdacast_local.lambda_pool import LambdaService, Observer
 from lambdacast_local.management import ManagementApi
+from lambdacast_local.management_listener import ManagementListener
 from lambdacast_local.model import App, build_app
 from lambdacast_local.runtime_env import (
     FAKE_ACCESS_KEY,
@@ -198,6 +199,10 @@ class Emulator:
         self._tls: LocalTls | None = None
         self._fronts: list[ServiceFront] = []
         self._runners: list[web.AppRunner] = []
+        self.management: ManagementApi | None = None
+        """The ``@connections`` API (its ``calls`` count what it served)."""
+        self._management_listener: ManagementListener | None = None
+        self._tls_server: asyncio.Server | None = None
         self._reload_task: asyncio.Task[None] | None = None
         self._pollers: SqsPollers | None = None
         name = options.dev_token_parameter
@@ -306,8 +311,10 @@ class Emulator:
             app = web.Application(client_max_size=4 * 1024 * 1024)
             self.gateway.add_routes(app)
             signers = dict([self.credentials]) if self.management_sigv4 else None
-            ManagementApi(self.gateway, self.faults, signers).add_routes(app)
+            self.management = ManagementApi(self.gateway, self.faults, signers)
+            self.management.add_routes(app)
             app.router.add_get("/_lambdacast/faults", self._fault_counts)
+            app.router.add_get("/_lambdacast/connections", self._connections_calls)
             if self.dev_tokens is not None:
                 self.dev_tokens.add_routes(app)
             self.gateway.add_fallback(app)
@@ -316,7 +323,13 @@ class Emulator:
             self._runners.append(runner)
             await web.SockSite(runner, main_sock).start()
             assert self._tls is not None
-            await web.SockSite(runner, tls_sock, ssl_context=self._tls.context).start()
+            assert runner.server is not None
+            self._management_listener = ManagementListener(
+                self.management, model.api.stage, runner.server, f"https://127.0.0.1:{self.tls_port}"
+            )
+            self._tls_server = await asyncio.get_running_loop().create_server(
+                self._management_listener, sock=tls_sock, ssl=self._tls.context, backlog=4096
+            )
             if model.http_apis:
                 await self._start_http(model)
             if model.event_sources:
@@ -333,6 +346,12 @@ class Emulator:
     async def _fault_counts(self, _: web.Request) -> web.Response:
         """``GET /_lambdacast/faults``: the spec, the seed and the counts so far (local only)."""
         return web.json_response(self.faults.as_json(), headers={"Cache-Control": "no-store"})
+
+    async def _connections_calls(self, _: web.Request) -> web.Response:
+        """``GET /_lambdacast/connections``: ``@connections`` calls so far, by operation (local only)."""
+        assert self.management is not None
+        calls = dict(self.management.calls)
+        return web.json_response({"calls": calls}, headers={"Cache-Control": "no-store"})
 
     async def _start_lambdas(self, model: App, aws_endpoint: str) -> tuple[LambdaService, str]:
         """Prepare each function's runtime and pool; return the pools and the TLS listener's ``host:port``."""
@@ -439,6 +458,12 @@ class Emulator:
             await self._pollers.close()
         if self.gateway is not None:
             await self.gateway.shutdown()
+        if self._tls_server is not None:
+            self._tls_server.close()
+            assert self._management_listener is not None
+            self._management_listener.close_all()
+            await self._tls_server.wait_closed()
+            self._tls_server = None
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from lambdacast_local import eventloop
+
 if TYPE_CHECKING:
     from lambdacast_local.faults import Faults
 
@@ -47,7 +49,7 @@ class RunningEmulator:
 
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
+        self._loop = eventloop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdacast-local", daemon=True)
         for port in ("port", "http_port", "web_port"):  # free ports only: tests may run side by side
             options.setdefault(port, 0)
@@ -116,6 +118,15 @@ class RunningEmulator:
             assert self.emulator.gateway is not None
             live = self.emulator.gateway.simulated.get(connection_id)
             return list(live.sink or []) if live is not None else []
+
+        return self.call(read())
+
+    def management_calls(self) -> dict[str, int]:
+        """``@connections`` calls served so far, by operation (``post``, ``get``, ``delete``)."""
+
+        async def read() -> dict[str, int]:
+            assert self.emulator.management is not None
+            return dict(self.emulator.management.calls)
 
         return self.call(read())
 

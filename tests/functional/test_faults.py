@@ -41,6 +41,9 @@ def ws(lambdacast: RunningEmulator):
     lambdacast.faults.configure("")  # connect without faults; each test then sets its own
     with connect(lambdacast.ws_url) as client:
         yield client
+        disconnects = len(lambdacast.invocations_of("$disconnect"))
+    # Its $disconnect runs after the test: it must not draw from the next test's fault plan.
+    assert lambdacast.wait_for(lambda e: len(e.invocations_of("$disconnect")) > disconnects, timeout=30)
 
 
 def work(lambdacast: RunningEmulator, ws: ClientConnection, **message: Any) -> Any:
