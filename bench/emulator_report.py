@@ -25,8 +25,9 @@ def dynamodb_section(costs: Sequence[dict[str, Any]], note: str) -> tuple[list[s
     lines = [
         "## DynamoDB per publish",
         "",
-        f"{note}The `$default` handler (`functions/default/app.py`, the real code path: rate limit, "
-        "`is_subscribed`, `publish_message`, fan-out, ack) publishes once to a channel of each size "
+        f"{note}The `$default` handler (`functions/default/app.py`, the real code path: the numbering "
+        "transaction with its subscription and rate-limit conditions, the subscriber Query, fan-out, "
+        "the bytes charged, ack) publishes once to a channel of each size "
         f"(`echo: true`: every subscriber is a recipient) in a table of "
         f"{costs[0]['table_connections']:,} connections, against moto with template.yaml's own table. "
         "botocore hooks on the handler's DynamoDB client count the requests; read/write units follow "
@@ -56,8 +57,9 @@ def dynamodb_section(costs: Sequence[dict[str, Any]], note: str) -> tuple[list[s
         )
     most = max(c["writes"] for c in costs)
     targets.append(
-        f"At most {MAX_WRITES} writes per publish (counter and history): "
-        f"**{'met' if most <= MAX_WRITES else 'NOT met'}** (at most {most} at every size)."
+        f"At most {MAX_WRITES} write requests per publish (the numbering transaction, and the bytes "
+        f"charged once it reached someone): **{'met' if most <= MAX_WRITES else 'NOT met'}** "
+        f"(at most {most} at every size; write units in the table above)."
     )
     return [*lines, ""], targets
 
