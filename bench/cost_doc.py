@@ -190,7 +190,8 @@ def render(
         "a signed-in publisher adds its user's window (2). `SharedRateLimits=false` removes the windows "
         "and the bytes charge (3 write units); `HistoryTtlSeconds=0` the history item. At $0.625 per "
         "million write units that is about $5.6 per million publishes for an anonymous publish with no "
-        "`msgId` (9 write units, as measured above), about $8.8 with one and a signed-in user (14), beside $1 per million of every API Gateway "
+        "`msgId` (9 write units, as measured above), about $8.8 with one and a signed-in user (14), "
+        "beside $1 per million of every API Gateway "
         "message delivered.",
         "",
         "### Lambda gets a fraction of a CPU",
