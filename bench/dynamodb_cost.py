@@ -1,4 +1,4 @@
-"""DynamoDB requests and capacity units per publish, through the real ``$default`` handler (issue 6).
+"""DynamoDB requests and capacity units per publish, through the real ``$default`` handler.
 
 Run by :mod:`bench.__main__` in a child process (``python -m bench.dynamodb_cost``: a clean
 environment, as a Lambda container has, and moto's in-process mock kept out of the bench process);

@@ -7,12 +7,11 @@ Pure (no I/O): the clock is passed in. A bucket holds up to ``burst`` tokens and
 ``rate`` tokens per second; each publish takes one, and a publish finding the bucket empty is
 refused (``rate_limited``) before it touches DynamoDB.
 
-Trade-off (docs/protocol.md, "Rate limit"): checking costs no DynamoDB write, but the buckets
-are per warm container. API Gateway may route one connection's frames to several concurrent
-containers, each with its own bucket, so a client that floods can get up to ``k`` times the
-rate through ``k`` containers. The stage-wide throttle (``ThrottlingRateLimit``) still bounds the
-total. A shared bucket in DynamoDB would be exact but would cost one write per publish, a
-third write on the hot path that issue 6's cost budget (counter + history) does not allow.
+These buckets are the first line (docs/protocol.md, "Rate limit"): they cost no DynamoDB call,
+so a flood is refused cheaply, but they are per warm container: API Gateway may route one
+connection's frames to several concurrent containers, each with its own bucket. The limits that
+hold across containers are :mod:`lambdacast.quotas`' windows in the table, checked inside the
+publish's numbering transaction.
 """
 
 from __future__ import annotations
