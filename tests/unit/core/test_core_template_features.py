@@ -1,4 +1,4 @@
-"""template.yaml's wiring of auth and presence: authorizer, AuthMode, the SSM secret, limits, the publish HTTP API.
+"""template.yaml's auth and presence wiring: authorizer, AuthMode, the SSM secret, limits, the publish API.
 
 Checked on the template as written and on the SAM translator's output (what CloudFormation gets).
 """
