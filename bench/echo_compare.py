@@ -19,6 +19,7 @@ the worker process's CPU per invocation (what the emulator adds around a handler
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -33,8 +34,8 @@ from typing import Any
 
 import websockets
 
+from bench import handler_profile, offline
 from bench import local_measure as lm
-from bench import offline
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "bench" / "apps" / "echo" / "template.yaml"
@@ -75,6 +76,8 @@ class EchoResults:
     offline_ran: bool = False
     worker_overhead_ms: dict[str, float] = field(default_factory=dict)
     """Runtime -> worker-process CPU per invocation of a no-op handler."""
+    handler_profile: dict[str, Any] = field(default_factory=dict)
+    """The echo handler's boto3 call profiled alone (``bench/handler_profile.py``)."""
 
 
 def _cpu(pid: int) -> tuple[float, float]:
@@ -209,6 +212,14 @@ def run(warm: int = 3, progress: Callable[[str], None] = print) -> EchoResults:
     results.worker_overhead_ms = worker_overhead()
     for runtime, cost in results.worker_overhead_ms.items():
         progress(f"  worker overhead around a no-op handler, {runtime}: {cost:.4f} ms CPU per invocation")
+    profiled = handler_profile.run()
+    results.handler_profile = dataclasses.asdict(profiled)
+    if profiled.skipped:
+        progress(f"  the handler's boto3 call: profile SKIPPED: {profiled.skipped}")
+    else:
+        progress(f"  the handler's boto3 call alone: {profiled.cpu_ms_per_call:.3f} ms CPU, of which")
+        for label, cost in profiled.phases.items():
+            progress(f"    {cost:.3f} ms {label}")
     return results
 
 

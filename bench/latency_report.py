@@ -292,6 +292,7 @@ def echo_section(
             f"**{'met' if ratio >= OFFLINE_RATIO_TARGET else 'NOT met'}** (one client: {single:.2f} times)."
         )
         lines += _bound(warm_local, warm_offline, overhead)
+        lines += _profile(results.get("handler_profile") or {})
     elif not results["offline_ran"]:
         targets.append(f"lambdacast local vs serverless-offline: **skipped** ({results['offline']}).")
     for figure in (_cpu_plot(rounds, out_dir, machine), _offline_plot(rounds, out_dir, machine)):
@@ -326,6 +327,29 @@ def _bound(
         "its share.",
         "",
     ]
+
+
+def _profile(found: dict[str, Any]) -> list[str]:
+    """The handler's boto3 call, phase by phase (what no emulator can take off the worker's CPU)."""
+    if not found:
+        return []
+    if found.get("skipped"):
+        return [f"**The handler's boto3 call, profiled: SKIPPED** ({found['skipped']}).", ""]
+    lines = [
+        f"**Where the workers' CPU goes** (`bench/handler_profile.py`): the echo handler's "
+        f"`post_to_connection` alone, Python {found['python']}, botocore {found['botocore']} without "
+        "`awscrt` (as Lambda's runtime and the emulator's workers have it), over TLS with keep-alive to a "
+        f"bare server in another process: **{found['cpu_ms_per_call']:.3f} ms** of the calling thread's CPU "
+        "per call. cProfile's own time per function, timed with the thread's CPU clock, grouped by what "
+        "the function does (a builtin or standard-library helper counts for its caller) and scaled to that "
+        "figure. It is the user's code and the same under both emulators; an emulator could only avoid it "
+        "by not running the handler's HTTP client, which would stop exercising the code Lambda runs.",
+        "",
+        "| part of the call | CPU per call |",
+        "|---|---:|",
+    ]
+    lines += [f"| {label} | {cost:.3f} ms |" for label, cost in found["phases"].items()]
+    return [*lines, ""]
 
 
 def _cpu_plot(rounds: Sequence[dict[str, Any]], out_dir: Path, machine: str) -> str | None:
