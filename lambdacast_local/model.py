@@ -14,6 +14,7 @@ from typing import Any
 from lambdacast_local.errors import TemplateError
 from lambdacast_local.http_model import HttpApi, read_http_apis
 from lambdacast_local.intrinsics import Resolver
+from lambdacast_local.routing import parse_selection
 from lambdacast_local.sqs_model import Queue, SqsEventSource, read_event_sources, read_queues
 from lambdacast_local.template import LocalUris
 
@@ -221,6 +222,27 @@ def _belongs(resolver: Resolver, logical_id: str, props: dict[str, Any], api_id:
     return bool(resolver.resolve_property(logical_id, "ApiId", props.get("ApiId")) == api_id)
 
 
+def _route_selection_expression(resolver: Resolver, api_logical: str, api_props: dict[str, Any]) -> str:
+    """The API's RouteSelectionExpression, checked to be one the gateway can evaluate.
+
+    Raises:
+        TemplateError: It uses anything but ``$request.body`` variables.
+    """
+    expression = str(
+        resolver.resolve_property(
+            api_logical, "RouteSelectionExpression", api_props.get("RouteSelectionExpression")
+        )
+    )
+    try:
+        parse_selection(expression)
+    except ValueError:
+        raise TemplateError(
+            f"Resource {api_logical}: RouteSelectionExpression {expression} is not supported "
+            "(it may use $request.body.<path> or ${request.body.<path>} variables only)."
+        ) from None
+    return expression
+
+
 def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = None) -> App:
     """Describe the WebSocket API, its functions and tables.
 
@@ -230,15 +252,7 @@ def build_app(resolver: Resolver, uris: LocalUris, api_logical_id: str | None = 
     functions, refused = _functions(resolver, uris)
     api_logical, api_props = _pick_api(resolver, api_logical_id)
     api_id = str(resolver.physical_id(api_logical))
-    expression = str(
-        resolver.resolve_property(
-            api_logical, "RouteSelectionExpression", api_props.get("RouteSelectionExpression")
-        )
-    )
-    if not expression.startswith("$request.body."):
-        raise TemplateError(
-            f"Resource {api_logical}: RouteSelectionExpression {expression} is not supported."
-        )
+    expression = _route_selection_expression(resolver, api_logical, api_props)
 
     integrations = {
         str(resolver.physical_id(lid)): (lid, props)

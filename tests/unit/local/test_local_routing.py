@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdacast_local.routing import select_route, selection_path
+from lambdacast_local.routing import parse_selection, select_route, selection_path
 
 ROUTES = {"$connect", "$default", "send", "join"}
 
@@ -53,3 +53,50 @@ def test_expression_outside_the_body_is_refused():
     # THEN it is refused clearly
     with pytest.raises(ValueError, match="unsupported"):
         selection_path("$request.header.x")
+
+
+@pytest.mark.parametrize("expression", ["${request.body.action}", "$request.body.action"])
+def test_the_wrapped_and_bare_spellings_select_alike(expression):
+    # GIVEN either spelling API Gateway documents for one body variable
+    # WHEN a message names a custom route
+    # THEN that route is chosen, and a message without the field goes to $default
+    assert select_route(expression, '{"action": "send"}', ROUTES) == "send"
+    assert select_route(expression, '{"other": "send"}', ROUTES) == "$default"
+
+
+def test_several_wrapped_variables_and_static_text_make_one_key():
+    # GIVEN the documented ${request.body.service}/${request.body.action} expression
+    expression = "${request.body.service}/${request.body.action}"
+    body = '{"service": "chat", "action": "join", "data": {"room": "r1"}}'
+    # WHEN the message carries both fields
+    # THEN the key is the evaluated text, chat/join
+    assert select_route(expression, body, {"chat/join", "$default"}) == "chat/join"
+    # AND a message missing one of them cannot be evaluated: $default
+    assert select_route(expression, '{"action": "join"}', {"chat/join", "$default"}) == "$default"
+
+
+def test_static_text_around_a_wrapped_variable_is_kept():
+    # GIVEN ${request.body.version}-beta (the documented example of explicit variable boundaries)
+    # WHEN version is 2
+    # THEN the key is 2-beta
+    assert select_route("${request.body.version}-beta", '{"version": 2}', {"2-beta"}) == "2-beta"
+
+
+def test_route_keys_match_exactly_case_and_spaces_included():
+    # GIVEN routes whose keys differ in case and one with a space
+    keys = {"Send", "send message", "$default"}
+    # WHEN messages name them
+    # THEN only an exact match selects a route
+    assert select_route("$request.body.action", '{"action": "Send"}', keys) == "Send"
+    assert select_route("$request.body.action", '{"action": "send"}', keys) == "$default"
+    assert select_route("$request.body.action", '{"action": "send message"}', keys) == "send message"
+
+
+@pytest.mark.parametrize(
+    "expression", ["$request.header.x", "${request.header.x}", "static", "${request.body.a}$context.x", ""]
+)
+def test_expressions_beyond_body_variables_are_refused(expression):
+    # WHEN an expression uses anything but $request.body variables
+    # THEN parsing it fails clearly (the template loader names the resource)
+    with pytest.raises(ValueError, match="unsupported"):
+        parse_selection(expression)

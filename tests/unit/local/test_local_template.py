@@ -190,3 +190,37 @@ def test_an_integrations_timeout_in_millis_reaches_its_route(tmp_path):
     # THEN that route caps its integration at 5 s; the others keep API Gateway's 29 s (None)
     assert routes["$disconnect"].timeout_ms == 5000
     assert routes["$default"].timeout_ms is None
+
+
+def test_the_wrapped_route_selection_expression_loads(tmp_path):
+    # GIVEN the raw app with the ${request.body.route} spelling AWS's own examples use
+    text = (
+        (APPS / "raw" / "template.yaml")
+        .read_text()
+        .replace(
+            "RouteSelectionExpression: $request.body.route", "RouteSelectionExpression: ${request.body.route}"
+        )
+    )
+    path = _write(tmp_path, text)
+    (tmp_path / "src").symlink_to(APPS / "raw" / "src")
+    # WHEN it is loaded
+    # THEN the API keeps it (it used to be refused as unsupported)
+    assert load_app(path).api.route_selection_expression == "${request.body.route}"
+
+
+def test_a_route_selection_expression_outside_the_body_is_refused_naming_the_api(tmp_path):
+    # GIVEN the raw app selecting routes on a header
+    text = (
+        (APPS / "raw" / "template.yaml")
+        .read_text()
+        .replace(
+            "RouteSelectionExpression: $request.body.route", "RouteSelectionExpression: $request.header.x"
+        )
+    )
+    path = _write(tmp_path, text)
+    (tmp_path / "src").symlink_to(APPS / "raw" / "src")
+    # THEN the error names the API resource and the expression
+    with pytest.raises(
+        TemplateError, match=r"Api: RouteSelectionExpression \$request.header.x is not supported"
+    ):
+        load_app(path)
