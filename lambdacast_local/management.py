@@ -35,6 +35,8 @@ class Answer:
     content_type: str = "application/json"
 
 
+DELETED_REASON = "Connection Closed Normally"
+"""``disconnectReason`` of a DeleteConnection, as API Gateway's execution logs show it."""
 OK = Answer(200, content_type="")
 NO_CONTENT = Answer(204, content_type="")
 
@@ -116,7 +118,7 @@ class ManagementApi:
                 "lastActiveAt": _iso(live.last_active_ms),
             }
             return Answer(200, json.dumps(state).encode())
-        await self.gateway.close(live, 1000, "Connection closed by the @connections API")
+        await self.gateway.close(live, 1000, DELETED_REASON)
         return NO_CONTENT
 
     # -- served by aiohttp (the WebSocket port) ----------------------------------------------------------

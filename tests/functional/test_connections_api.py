@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -192,6 +193,28 @@ def test_delete_closes_the_socket_and_fires_disconnect(lambdacast):
             ws.recv(timeout=15)
     # AND $disconnect fires for it
     assert lambdacast.wait_for(lambda e: connection_id in _disconnected_ids(e))
+
+
+def test_delete_is_reported_to_disconnect_as_aws_logs_it(lambdacast):
+    # GIVEN a connected client
+    with connect(lambdacast.ws_url) as ws:
+        connection_id = whoami(ws)
+        # WHEN a backend deletes the connection
+        management(lambdacast.management_url).delete_connection(ConnectionId=connection_id)
+        # THEN the client sees a normal close
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=15)
+        assert ws.close_code == 1000
+    # AND $disconnect says 1000 "Connection Closed Normally", the wording API Gateway's execution logs show
+    # for a DeleteConnection (captures in aws/chalice#2060 and boto/boto3#3789; AWS's docs name no reason)
+    assert lambdacast.wait_for(lambda e: connection_id in _disconnected_ids(e))
+    context = next(
+        json.loads(inv.result["body"])
+        for inv in lambdacast.invocations_of("$disconnect")
+        if inv.connection_id == connection_id
+    )
+    reported = (context["disconnectStatusCode"], context["disconnectReason"])
+    assert reported == (1000, "Connection Closed Normally")
 
 
 def test_get_and_delete_of_unknown_id_are_410(lambdacast):
