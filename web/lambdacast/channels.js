@@ -140,7 +140,10 @@ export class Channels {
           entry.op = null;
           entry.subscribed = true;
           entry.retries = 0;
-          this.deliver(entry, orderer.sync(reply.seq, { recovered: reply.recovered === true, from, epoch: reply.epoch }));
+          this.deliver(
+            entry,
+            orderer.sync(reply.seq, { recovered: reply.recovered === true, from, epoch: reply.epoch }),
+          );
           for (const waiter of entry.waiters.splice(0)) waiter.resolve();
           if (entry.presence) this._ctx.presence.refresh(entry);
           this._ctx.publishes.flush();
