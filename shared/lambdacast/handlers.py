@@ -34,7 +34,7 @@ from lambdacast.router import Caller, Context
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from lambdacast.delivery.transport import Exchange
+    from lambdacast.delivery.exchange import Exchange
 
 OK = {"statusCode": 200}
 
