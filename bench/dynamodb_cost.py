@@ -263,7 +263,7 @@ class _Transport:
     async def exchange(
         self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float | None
     ) -> Any:
-        from lambdacast.delivery.transport import Reply
+        from lambdacast.delivery.exchange import Reply
 
         with self._lock:
             self.posts += method == "POST"

@@ -15,17 +15,7 @@ from lambdacast import observability as obs
 from lambdacast.authz import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
 from lambdacast.departures import announce
 from lambdacast.errors import Forbidden, NotSubscribed, ProtocolError, RateLimited
-from lambdacast.history import HistoryStore
-from lambdacast.numbering import Counter, Refusal
-from lambdacast.presence import Change, Member, PresenceStore
-from lambdacast.protocol import (
-    Hello,
-    History,
-    Ping,
-    Presence,
-    Publish,
-    Subscribe,
-    Unsubscribe,
+from lambdacast.frames import (
     ack_frame,
     history_frame,
     member_frame,
@@ -35,6 +25,10 @@ from lambdacast.protocol import (
     unsubscribed_frame,
     welcome_frame,
 )
+from lambdacast.history import HistoryStore
+from lambdacast.numbering import Counter, Refusal
+from lambdacast.presence import Change, Member, PresenceStore
+from lambdacast.protocol import Hello, History, Ping, Presence, Publish, Subscribe, Unsubscribe
 from lambdacast.publishing import Message, publish_message
 from lambdacast.reply_bounds import bounded_history, bounded_presence
 from lambdacast.router import Context, Router

@@ -8,34 +8,24 @@ Item layout (docs/architecture.md)::
     USER#<sub> CONN#<id>   a user's connection (for the admin API), ttl
     USER#<sub> BAN         the user is refused new connections until ttl
 
-The low-level client is used (not the resource layer): fewer objects per call on the hot path.
+The table calls themselves (client, retried queries and transactions, batch deletes) are
+:class:`lambdacast.table.Table`'s.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from lambdacast.errors import Banned, TooManyChannels, UnknownConnection
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+from lambdacast.table import CONDITION_FAILED, Table, attr_n, attr_s, item_key
 
 CONN: Final = "CONN#"
 CHAN: Final = "CHAN#"
 META: Final = "META"
 USER: Final = "USER#"
 BAN: Final = "BAN"
-BATCH_WRITE_MAX: Final = 25
-UNPROCESSED_RETRIES: Final = 8
-TRANSACTION_RETRIES: Final = 5
-#: Extra tries of a failed page read (after botocore's), see :meth:`ChannelStore._query`.
-QUERY_RETRIES: Final = 3
-CONDITION_FAILED: Final = "ConditionalCheckFailed"
 
 
 class ExtraConditionFailed(Exception):
@@ -64,21 +54,6 @@ class Connection:
     """Its removal has begun: no subscription may be added to it any more."""
 
 
-def _s(value: str) -> dict[str, Any]:
-    """A DynamoDB string value."""
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, Any]:
-    """A DynamoDB number value."""
-    return {"N": str(value)}
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    """A DynamoDB key."""
-    return {"pk": _s(pk), "sk": _s(sk)}
-
-
 def _connection(connection_id: str, item: dict[str, Any]) -> Connection:
     """A connection from its META item."""
     return Connection(
@@ -92,7 +67,7 @@ def _connection(connection_id: str, item: dict[str, Any]) -> Connection:
     )
 
 
-class ChannelStore:
+class ChannelStore(Table):
     """Connections, subscriptions and counters in one table.
 
     Args:
@@ -102,39 +77,6 @@ class ChannelStore:
         max_pool_connections: HTTP pool of the client created here; 410 cleanups run on the
             fan-out threads, so match the fan-out concurrency.
     """
-
-    def __init__(
-        self,
-        table_name: str,
-        client: DynamoDBClient | None = None,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        max_pool_connections: int = 10,
-    ) -> None:
-        self.table_name = table_name
-        self._client = client
-        self._sleep = sleep
-        self._max_pool_connections = max_pool_connections
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> DynamoDBClient:
-        """The DynamoDB client (created lazily: importing boto3 is a large share of a cold start)."""
-        if self._client is not None:
-            return self._client
-        with self._lock:
-            if self._client is None:
-                import boto3  # noqa: PLC0415 - deferred on purpose, see above
-                from botocore.config import Config  # noqa: PLC0415
-
-                config = Config(
-                    max_pool_connections=self._max_pool_connections,
-                    retries={"mode": "standard", "total_max_attempts": 4},
-                    connect_timeout=3,
-                    read_timeout=5,
-                )
-                self._client = boto3.client("dynamodb", config=config)
-            return self._client
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -166,34 +108,34 @@ class ChannelStore:
             Banned: The user is banned; nothing was written.
         """
         item: dict[str, Any] = {
-            **_key(CONN + connection_id, META),
-            "connectedAt": _n(connected_at),
-            "subs": _n(0),
-            "ttl": _n(ttl),
+            **item_key(CONN + connection_id, META),
+            "connectedAt": attr_n(connected_at),
+            "subs": attr_n(0),
+            "ttl": attr_n(ttl),
         }
         if source_ip:
-            item["sourceIp"] = _s(source_ip)
+            item["sourceIp"] = attr_s(source_ip)
         if not user_id:
             self.client.put_item(TableName=self.table_name, Item=item)
             return
-        item["userId"] = _s(user_id)
+        item["userId"] = attr_s(user_id)
         now = now_epoch if now_epoch is not None else connected_at // 1000
         reasons = self._transact(
             [
                 {
                     "ConditionCheck": {
                         "TableName": self.table_name,
-                        "Key": _key(USER + user_id, BAN),
+                        "Key": item_key(USER + user_id, BAN),
                         "ConditionExpression": "attribute_not_exists(pk) OR #ttl <= :now",
                         "ExpressionAttributeNames": {"#ttl": "ttl"},
-                        "ExpressionAttributeValues": {":now": _n(now)},
+                        "ExpressionAttributeValues": {":now": attr_n(now)},
                     }
                 },
                 {"Put": {"TableName": self.table_name, "Item": item}},
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": {**_key(USER + user_id, CONN + connection_id), "ttl": _n(ttl)},
+                        "Item": {**item_key(USER + user_id, CONN + connection_id), "ttl": attr_n(ttl)},
                     }
                 },
             ]
@@ -213,13 +155,13 @@ class ChannelStore:
         """Refuse the user's new connections until ``until_epoch`` (seconds since epoch)."""
         self.client.put_item(
             TableName=self.table_name,
-            Item={**_key(USER + user_id, BAN), "ttl": _n(until_epoch)},
+            Item={**item_key(USER + user_id, BAN), "ttl": attr_n(until_epoch)},
         )
 
     def get_connection(self, connection_id: str) -> Connection | None:
         """Read a connection's META item (strongly consistent); ``None`` when it is not recorded."""
         item = self.client.get_item(
-            TableName=self.table_name, Key=_key(CONN + connection_id, META), ConsistentRead=True
+            TableName=self.table_name, Key=item_key(CONN + connection_id, META), ConsistentRead=True
         ).get("Item")
         return None if item is None else _connection(connection_id, item)
 
@@ -235,7 +177,7 @@ class ChannelStore:
         try:
             item = client.update_item(
                 TableName=self.table_name,
-                Key=_key(CONN + connection_id, META),
+                Key=item_key(CONN + connection_id, META),
                 UpdateExpression="SET closing = :yes",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":yes": {"BOOL": True}},
@@ -275,12 +217,12 @@ class ChannelStore:
             channels = self.connection_channels(connection_id)
         keys: list[dict[str, Any]] = []
         for channel in channels:
-            keys.append(_key(CONN + connection_id, CHAN + channel))
-            keys.append(_key(CHAN + channel, CONN + connection_id))
+            keys.append(item_key(CONN + connection_id, CHAN + channel))
+            keys.append(item_key(CHAN + channel, CONN + connection_id))
         if user_id:
-            keys.append(_key(USER + user_id, CONN + connection_id))
+            keys.append(item_key(USER + user_id, CONN + connection_id))
         self._batch_delete(keys)
-        self.client.delete_item(TableName=self.table_name, Key=_key(CONN + connection_id, META))
+        self.client.delete_item(TableName=self.table_name, Key=item_key(CONN + connection_id, META))
         return list(channels)
 
     # -- subscriptions -----------------------------------------------------------------------------
@@ -315,34 +257,34 @@ class ChannelStore:
             UnknownConnection: The connection is not recorded.
             ExtraConditionFailed: A condition of an ``extra`` item failed (nothing was written).
         """
-        ttl = _n(ttl_epoch)
+        ttl = attr_n(ttl_epoch)
         absent = "attribute_not_exists(pk)"
         reasons = self._transact(
             [
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": {**_key(CHAN + channel, CONN + connection_id), "ttl": ttl},
+                        "Item": {**item_key(CHAN + channel, CONN + connection_id), "ttl": ttl},
                         "ConditionExpression": absent,
                     }
                 },
                 {
                     "Put": {
                         "TableName": self.table_name,
-                        "Item": {**_key(CONN + connection_id, CHAN + channel), "ttl": ttl},
+                        "Item": {**item_key(CONN + connection_id, CHAN + channel), "ttl": ttl},
                         "ConditionExpression": absent,
                     }
                 },
                 {
                     "Update": {
                         "TableName": self.table_name,
-                        "Key": _key(CONN + connection_id, META),
+                        "Key": item_key(CONN + connection_id, META),
                         "UpdateExpression": "ADD subs :one",
                         # A connection being removed takes no new subscription (close_connection).
                         "ConditionExpression": (
                             "attribute_exists(pk) AND subs < :max AND attribute_not_exists(closing)"
                         ),
-                        "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_channels)},
+                        "ExpressionAttributeValues": {":one": attr_n(1), ":max": attr_n(max_channels)},
                     }
                 },
                 *extra,
@@ -385,7 +327,7 @@ class ChannelStore:
             raise ExtraConditionFailed(reasons[3:])
         # No counter to decrement (the META item expired): still drop both rows.
         self._batch_delete(
-            [_key(CHAN + channel, CONN + connection_id), _key(CONN + connection_id, CHAN + channel)]
+            [item_key(CHAN + channel, CONN + connection_id), item_key(CONN + connection_id, CHAN + channel)]
         )
         return True
 
@@ -400,18 +342,18 @@ class ChannelStore:
             {
                 "Delete": {
                     "TableName": self.table_name,
-                    "Key": _key(CHAN + channel, CONN + connection_id),
+                    "Key": item_key(CHAN + channel, CONN + connection_id),
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
-            {"Delete": {"TableName": self.table_name, "Key": _key(CONN + connection_id, CHAN + channel)}},
+            {"Delete": {"TableName": self.table_name, "Key": item_key(CONN + connection_id, CHAN + channel)}},
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _key(CONN + connection_id, META),
+                    "Key": item_key(CONN + connection_id, META),
                     "UpdateExpression": "ADD subs :minus",
                     "ConditionExpression": "attribute_exists(pk) AND subs > :zero",
-                    "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+                    "ExpressionAttributeValues": {":minus": attr_n(-1), ":zero": attr_n(0)},
                 }
             },
         ]
@@ -420,7 +362,7 @@ class ChannelStore:
         """Return whether the connection is subscribed to the channel (strongly consistent read)."""
         item = self.client.get_item(
             TableName=self.table_name,
-            Key=_key(CHAN + channel, CONN + connection_id),
+            Key=item_key(CHAN + channel, CONN + connection_id),
             ConsistentRead=True,
             ProjectionExpression="pk",
         ).get("Item")
@@ -431,7 +373,7 @@ class ChannelStore:
         return {
             "ConditionCheck": {
                 "TableName": self.table_name,
-                "Key": _key(CHAN + channel, CONN + connection_id),
+                "Key": item_key(CHAN + channel, CONN + connection_id),
                 "ConditionExpression": "attribute_exists(pk)",
             }
         }
@@ -451,96 +393,3 @@ class ChannelStore:
         """
         for page in self._query_pages(CHAN + channel, CONN, projection="sk", page_size=page_size):
             yield [item["sk"]["S"][len(CONN) :] for item in page]
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    def _query_pages(
-        self, pk: str, sk_prefix: str | None, *, projection: str, page_size: int | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "ConsistentRead": True,
-            "ProjectionExpression": projection,
-            "ExpressionAttributeValues": {":pk": _s(pk)},
-        }
-        if sk_prefix is None:
-            kwargs["KeyConditionExpression"] = "pk = :pk"
-        else:
-            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
-            kwargs["ExpressionAttributeValues"][":prefix"] = _s(sk_prefix)
-        if page_size is not None:
-            kwargs["Limit"] = page_size
-        while True:
-            response = self._query(kwargs)
-            yield response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
-
-    def _query(self, kwargs: dict[str, Any]) -> Any:
-        """One Query, tried again a few times with jittered backoff when it fails (it is a read).
-
-        botocore's own retries come first; these cover a burst of throttling or errors longer
-        than they last, so that a publish's subscriber read (after its message was numbered:
-        nothing can be undone then) seldom gives up and leaves the live fan-out short.
-        """
-        for attempt in range(QUERY_RETRIES + 1):
-            try:
-                return self.client.query(**kwargs)
-            except Exception:
-                if attempt == QUERY_RETRIES:
-                    raise
-                self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def transact(self, items: list[Any]) -> list[str]:
-        """Run one TransactWriteItems (see :meth:`_transact`); for the sibling store modules."""
-        return self._transact(items)
-
-    def query_pages(
-        self, pk: str, sk_prefix: str | None, *, projection: str, page_size: int | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the items of one partition page by page (strongly consistent); for sibling modules."""
-        return self._query_pages(pk, sk_prefix, projection=projection, page_size=page_size)
-
-    def _transact(self, items: list[Any]) -> list[str]:
-        """Run one TransactWriteItems.
-
-        A cancellation caused by a concurrent transaction on the same item (``TransactionConflict``,
-        e.g. a client subscribing to several channels at once: every subscribe updates its META
-        item) is retried with jittered backoff; boto3's retry modes do not retry it.
-
-        Returns:
-            ``[]`` on success, else the per-item cancellation codes when a condition failed.
-
-        Raises:
-            TransactionCanceledException: Cancelled for another reason, or conflicts persisted.
-        """
-        client = self.client
-        for attempt in range(TRANSACTION_RETRIES + 1):
-            try:
-                client.transact_write_items(TransactItems=items)
-            except client.exceptions.TransactionCanceledException as exc:
-                reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]
-                if CONDITION_FAILED in reasons:
-                    return reasons
-                if "TransactionConflict" not in reasons or attempt == TRANSACTION_RETRIES:
-                    raise
-                self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))
-            else:
-                return []
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _batch_delete(self, keys: Sequence[dict[str, Any]]) -> None:
-        for start in range(0, len(keys), BATCH_WRITE_MAX):
-            chunk = keys[start : start + BATCH_WRITE_MAX]
-            requests: list[Any] = [{"DeleteRequest": {"Key": k}} for k in chunk]
-            for attempt in range(UNPROCESSED_RETRIES + 1):
-                response = self.client.batch_write_item(RequestItems={self.table_name: requests})
-                requests = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
-                if not requests:
-                    break
-                if attempt == UNPROCESSED_RETRIES:
-                    raise RuntimeError(f"{len(requests)} deletes stayed unprocessed after retries")
-                self._sleep(random.uniform(0, min(1.0, 0.025 * 2**attempt)))

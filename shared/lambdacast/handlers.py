@@ -25,8 +25,9 @@ from lambdacast.delivery.endpoint import resolve_endpoint
 from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, Banned, ErrorCode, UnknownConnection
+from lambdacast.frames import error_frame
 from lambdacast.numbering import Numbering
-from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol, error_frame
+from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol
 from lambdacast.quotas import Quotas
 from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
@@ -34,7 +35,7 @@ from lambdacast.router import Caller, Context
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from lambdacast.delivery.transport import Exchange
+    from lambdacast.delivery.exchange import Exchange
 
 OK = {"statusCode": 200}
 

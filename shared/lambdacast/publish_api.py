@@ -33,7 +33,8 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
-from lambdacast.protocol import Limits, Publish, parse_frame, sender_of
+from lambdacast.frames import sender_of
+from lambdacast.protocol import Limits, Publish, parse_frame
 from lambdacast.publishing import Message, Published, publish_message
 
 if TYPE_CHECKING:

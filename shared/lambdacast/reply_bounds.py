@@ -17,8 +17,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from lambdacast.frames import history_frame, presence_frame
 from lambdacast.history import StoredMessage
-from lambdacast.protocol import MAX_REPLY_BYTES, MAX_SEQ, history_frame, presence_frame
+from lambdacast.protocol import MAX_REPLY_BYTES, MAX_SEQ
 
 
 def bounded_history(

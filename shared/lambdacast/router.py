@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lambdacast.errors import ErrorCode, LambdacastError, error_for
-from lambdacast.protocol import Limits, Request, error_frame, parse_frame
+from lambdacast.frames import error_frame
+from lambdacast.protocol import Limits, Request, parse_frame
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore

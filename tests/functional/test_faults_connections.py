@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 from botocore.credentials import ReadOnlyCredentials
-from lambdacast.delivery import transport as fastpost
+from lambdacast.delivery import engine as fastpost
+from lambdacast.delivery.policy import RetryPolicy
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -148,7 +149,7 @@ async def test_fastpost_retries_429_and_500_and_delivers_every_message_exactly_o
             concurrency=1,
             region="us-east-1",
             credentials=credentials,
-            policy=fastpost.RetryPolicy(max_attempts=20),
+            policy=RetryPolicy(max_attempts=20),
             sleep=no_backoff,
         )
     # THEN every recipient was delivered, none failed or gone

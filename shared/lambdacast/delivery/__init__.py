@@ -1,8 +1,9 @@
 """Delivery: everything the backend posts to API Gateway's ``@connections`` API.
 
-* :mod:`~lambdacast.delivery.transport`: signed requests over one pooled aiohttp session
-  (:mod:`~lambdacast.delivery.sigv4` signs, :mod:`~lambdacast.delivery.policy` decides what an
-  answer means and when to retry).
+* :mod:`~lambdacast.delivery.transport`: the synchronous entry points, running
+  :mod:`~lambdacast.delivery.engine` (signed requests settled per recipient) over one pooled
+  aiohttp session through :mod:`~lambdacast.delivery.exchange` (:mod:`~lambdacast.delivery.sigv4`
+  signs, :mod:`~lambdacast.delivery.policy` decides what an answer means and when to retry).
 * :mod:`~lambdacast.delivery.broadcaster`: the one fan-out engine (pages of subscribers, 410
   cleanup, deadlines), also posting replays in order and closing connections.
 * :mod:`~lambdacast.delivery.queue` and :mod:`~lambdacast.delivery.queue_worker`: channels beyond

@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lambdacast.channels import CONDITION_FAILED, ChannelStore, ExtraConditionFailed
+from lambdacast.channels import ChannelStore, ExtraConditionFailed
 from lambdacast.errors import TooManyChannels, TooManyMembers, UnknownConnection
 from lambdacast.presence import members as items
 from lambdacast.presence import tally as tallies
 from lambdacast.presence.members import MEMBER_JOINED, MEMBER_LEFT, Change, Member, Record, Snapshot
 from lambdacast.presence.tally import CountWrite, Tally
+from lambdacast.table import CONDITION_FAILED
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,8 @@ from typing import Any
 import pytest
 from auth_helpers import SECRET_PARAMETER, event_with_token, load_event, mint_hs256
 from lambdacast import auth
-from lambdacast.auth import (
-    AuthConfigError,
-    AuthDecision,
-    AuthSettings,
-    ConnectAuthorizer,
-    default_authorizer,
-    policy_response,
-)
+from lambdacast.auth import AuthDecision, ConnectAuthorizer, default_authorizer, policy_response
+from lambdacast.auth_settings import AuthConfigError, AuthSettings
 from lambdacast.authz import ANONYMOUS, Identity, identity_from_authorizer
 
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123def4/dev/$connect"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lambdacast.auth import AuthError, identity_from_claims
+from lambdacast.auth_tokens import AuthError, identity_from_claims
 from lambdacast.authz import Identity
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from auth_helpers import SECRET_PARAMETER, TEST_SECRET, claims, mint_hs256
 from jwt.api_jws import PyJWS
-from lambdacast.auth import AuthError, AuthSettings, JwtVerifier
+from lambdacast.auth_settings import AuthSettings
+from lambdacast.auth_tokens import AuthError, JwtVerifier
 
 DAY = 86400
 

@@ -13,7 +13,8 @@ from auth_helpers import SECRET_PARAMETER, TEST_SECRET, event_with_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwt.api_jws import PyJWS
-from lambdacast.auth import AuthSettings, ConnectAuthorizer
+from lambdacast.auth import ConnectAuthorizer
+from lambdacast.auth_settings import AuthSettings
 from lambdacast.authz import MAX_PATTERNS, MAX_USER_ID_LENGTH
 from moto import mock_aws
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from auth_helpers import TEST_SECRET
-from lambdacast.auth import AuthError, AuthSettings, JwtVerifier
+from lambdacast.auth_settings import AuthSettings
+from lambdacast.auth_tokens import AuthError, JwtVerifier
 from lambdacast.authz import Identity
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "token-endpoint"

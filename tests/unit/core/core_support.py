@@ -18,7 +18,7 @@ import boto3
 import pytest
 from lambdacast.channels import ChannelStore
 from lambdacast.config import Settings
-from lambdacast.delivery.transport import Reply
+from lambdacast.delivery.exchange import Reply
 from lambdacast.handlers import Runtime
 from moto import mock_aws
 

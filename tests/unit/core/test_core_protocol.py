@@ -16,6 +16,7 @@ from lambdacast.errors import (
     UnknownAction,
     error_for,
 )
+from lambdacast.frames import error_frame, message_frame, sender_of, welcome_frame
 from lambdacast.protocol import (
     SUBPROTOCOL,
     Handshake,
@@ -26,12 +27,8 @@ from lambdacast.protocol import (
     Subscribe,
     Unsubscribe,
     choose_subprotocol,
-    error_frame,
     is_reserved,
-    message_frame,
     parse_frame,
-    sender_of,
-    welcome_frame,
 )
 
 LIMITS = Limits(max_data_bytes=64, max_channels=3)

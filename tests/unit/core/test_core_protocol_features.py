@@ -6,17 +6,8 @@ import json
 
 import pytest
 from lambdacast.errors import InvalidChannel, ProtocolError
-from lambdacast.protocol import (
-    History,
-    Limits,
-    Presence,
-    Subscribe,
-    history_frame,
-    member_frame,
-    parse_frame,
-    presence_frame,
-    subscribed_frame,
-)
+from lambdacast.frames import history_frame, member_frame, presence_frame, subscribed_frame
+from lambdacast.protocol import History, Limits, Presence, Subscribe, parse_frame
 
 LIMITS = Limits(max_data_bytes=64, max_channels=3)
 

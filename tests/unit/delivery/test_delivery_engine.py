@@ -15,8 +15,11 @@ from fake_management_api import (
     RecordingSleep,
     TlsApi,
 )
+from lambdacast.delivery import engine
 from lambdacast.delivery import transport as fastpost
-from lambdacast.delivery.transport import FanoutOutcome, RetryPolicy, post_many, post_many_async
+from lambdacast.delivery.engine import FanoutOutcome, post_many_async
+from lambdacast.delivery.policy import RetryPolicy
+from lambdacast.delivery.transport import post_many
 
 PAYLOAD = b'{"type":"message","channel":"lobby","seq":1,"data":"hi"}'
 
@@ -313,12 +316,12 @@ def test_without_explicit_credentials_the_botocore_chain_signs(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEMP_CREDENTIALS.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEMP_CREDENTIALS.secret_key)
     monkeypatch.setenv("AWS_SESSION_TOKEN", str(TEMP_CREDENTIALS.token))
-    fastpost._default_credentials.cache_clear()
+    engine._default_credentials.cache_clear()
     try:
         # WHEN a batch is posted without credentials=
         outcome = post_many(management_api.endpoint, broadcast(["a"]), region=REGION, sleep=no_sleep)
     finally:
-        fastpost._default_credentials.cache_clear()
+        engine._default_credentials.cache_clear()
     # THEN botocore's chain supplied them and the server accepted the signature
     assert outcome.delivered == ["a"]
     assert management_api.recorder.bad_signatures == []

@@ -21,8 +21,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from lambdacast.delivery.broadcaster import DirectBroadcaster
+from lambdacast.delivery.exchange import Reply
 from lambdacast.delivery.queue import FanoutBatch, make_batches
-from lambdacast.delivery.transport import ATTEMPT_TIMEOUT_S, Reply
+from lambdacast.delivery.transport import ATTEMPT_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[3]
 
