@@ -34,7 +34,7 @@ from typing import Any
 
 import websockets
 
-from bench import handler_profile, offline
+from bench import emulator_profile, handler_profile, offline
 from bench import local_measure as lm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,8 @@ class EchoResults:
     offline_ran: bool = False
     worker_overhead_ms: dict[str, float] = field(default_factory=dict)
     """Runtime -> worker-process CPU per invocation of a no-op handler."""
+    emulator_profile: dict[str, Any] = field(default_factory=dict)
+    """The main process's CPU per echoed message, part by part (``bench/emulator_profile.py``)."""
     handler_profile: dict[str, Any] = field(default_factory=dict)
     """The echo handler's boto3 call profiled alone (``bench/handler_profile.py``)."""
 
@@ -212,6 +214,18 @@ def run(warm: int = 3, progress: Callable[[str], None] = print) -> EchoResults:
     results.worker_overhead_ms = worker_overhead()
     for runtime, cost in results.worker_overhead_ms.items():
         progress(f"  worker overhead around a no-op handler, {runtime}: {cost:.4f} ms CPU per invocation")
+    main_cpu = [
+        r.main_cpu_ms
+        for r in results.rounds
+        if (r.emulator, r.path, r.phase, r.clients) == (LOCAL, "echo", "warm", 100)
+    ]
+    if main_cpu:
+        results.emulator_profile = emulator_profile.run(APP, drive, statistics.median(main_cpu))
+        progress(
+            f"  lambdacast local's main process, profiled: {results.emulator_profile.get('skipped', '')}"
+        )
+        for label, cost in results.emulator_profile.get("parts", {}).items():
+            progress(f"    {cost:.3f} ms {label}")
     profiled = handler_profile.run()
     results.handler_profile = dataclasses.asdict(profiled)
     if profiled.skipped:

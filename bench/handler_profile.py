@@ -7,9 +7,8 @@ emulator's workers link boto3 and its pure-Python dependencies only), posting ov
 to a bare HTTP server in another process (so only the caller's CPU is counted):
 
 * ``cpu_ms_per_call``: the calling thread's CPU per call, unprofiled, after a warm-up;
-* ``phases``: cProfile's own time per function (timed with the thread's CPU clock, so waiting on the
-  socket counts for nothing), grouped by the part of the call each function belongs to, scaled to the
-  unprofiled figure (the profiler's own cost inflates every function alike, roughly).
+* ``phases``: cProfile's time per function grouped into the parts of the call
+  (:mod:`bench.profile_parts`), scaled to the unprofiled figure.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.profile_parts import Parts, group, rows
 
 _SERVER = r"""
 import ssl, sys
@@ -79,7 +80,7 @@ _HTTP = (
     "botocore/awsrequest.py", "_ssl.", "_socket.", "selectors.py",
 )  # fmt: skip
 # Where each function belongs, first match wins: (label, path fragments or builtin-name fragments).
-_PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+PARTS: Parts = (
     ("User-Agent header, rebuilt each call", ("botocore/useragent.py",)),
     ("SigV4 signing", ("botocore/auth.py", "botocore/signers.py", "hashlib", "_hashlib", "hmac.py")),
     ("event hooks (dispatch)", ("botocore/hooks.py",)),
@@ -90,7 +91,6 @@ _PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HTTP and TLS (urllib3, http.client, ssl)", _HTTP),
     ("the rest of botocore (client, endpoint, context)", ("botocore/",)),
 )
-OTHER = "the rest (standard library, builtins)"
 
 
 @dataclass
@@ -103,55 +103,6 @@ class HandlerProfile:
     phases: dict[str, float] = field(default_factory=dict)
     """Phase -> ms of CPU per call (scaled to ``cpu_ms_per_call``), largest first."""
     skipped: str = ""
-
-
-def _phase(where: str) -> str:
-    where = where.replace(os.sep, "/")
-    for label, fragments in _PHASES:
-        if any(fragment in where for fragment in fragments):
-            return label
-    return OTHER
-
-
-Entry = tuple[str, float, list[tuple[str, float]]]
-"""A profiled function: ``file:line:name``, its own seconds, and (caller, seconds spent for that caller)."""
-
-
-def group(entries: list[Entry], cpu_ms_per_call: float) -> dict[str, float]:
-    """Own times per function -> ms per call per phase, scaled so they sum to the unprofiled CPU.
-
-    A function no phase names (a builtin such as ``str.join``, a standard-library helper) is charged to
-    the phases of its callers, in proportion to the time it spent for each, up the chain.
-    """
-    callers = {key: found for key, _, found in entries}
-    shares: dict[str, dict[str, float]] = {}
-
-    def share(key: str, seen: frozenset[str]) -> dict[str, float]:
-        if key in shares:
-            return shares[key]
-        named = _phase(key)
-        spent = [(caller, seconds) for caller, seconds in callers.get(key, []) if caller not in seen]
-        total = sum(seconds for _, seconds in spent)
-        if named != OTHER or total <= 0:
-            result = {named: 1.0}
-        else:
-            result = {}
-            for caller, seconds in spent:
-                for label, part in share(caller, seen | {key}).items():
-                    result[label] = result.get(label, 0.0) + part * seconds / total
-        if not seen:
-            shares[key] = result
-        return result
-
-    totals: dict[str, float] = {}
-    for key, seconds, _ in entries:
-        for label, part in share(key, frozenset()).items():
-            totals[label] = totals.get(label, 0.0) + seconds * part
-    whole = sum(totals.values())
-    if whole <= 0:
-        return {}
-    scaled = {label: cpu_ms_per_call * seconds / whole for label, seconds in totals.items()}
-    return dict(sorted(scaled.items(), key=lambda item: -item[1]))
 
 
 def run(calls: int = 3000) -> HandlerProfile:
@@ -192,7 +143,7 @@ def run(calls: int = 3000) -> HandlerProfile:
         python=found["python"],
         botocore=found["botocore"],
         cpu_ms_per_call=found["cpu"],
-        phases=group([(key, own, [(c, t) for c, t in by]) for key, own, by in found["own"]], found["cpu"]),
+        phases=group(rows(found["own"]), found["cpu"], PARTS),
     )
 
 

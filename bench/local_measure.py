@@ -129,9 +129,14 @@ class Shutdown:
 
 
 @contextmanager
-def running(template: Path, extra: Sequence[str] = ()) -> Iterator[LocalEmulator]:
-    """Run ``lambdacast local`` on ``template`` (free ports, no web server) until the block ends."""
-    command = [sys.executable, "-m", "lambdacast_local.cli", "local", "-t", str(template)]
+def running(
+    template: Path, extra: Sequence[str] = (), launcher: Sequence[str] = ("-m", "lambdacast_local.cli")
+) -> Iterator[LocalEmulator]:
+    """Run ``lambdacast local`` on ``template`` (free ports, no web server) until the block ends.
+
+    ``launcher``: the Python arguments that run the CLI (a profiling wrapper, say).
+    """
+    command = [sys.executable, *launcher, "local", "-t", str(template)]
     command += ["--port", "0", "--http-port", "0", "--no-web", *extra]
     process = subprocess.Popen(
         command,
