@@ -19,16 +19,16 @@ from aiohttp import web
 from watchfiles import awatch
 
 from lambdacast_local.app_loading import load_app
-from lambdacast_local.aws import EmbeddedAws
-from lambdacast_local.aws_endpoints import ServiceFront
 from lambdacast_local.devtokens import DevTokenMinter, page_origins
+from lambdacast_local.embedded_aws.endpoints import ServiceFront
+from lambdacast_local.embedded_aws.services import EmbeddedAws
 from lambdacast_local.events import Stage
 from lambdacast_local.faults import DYNAMODB, Faults, parse_spec
 from lambdacast_local.gateway import Gateway, GatewaySettings
-from lambdacast_local.http_gateway import HttpGateway
+from lambdacast_local.http_api.gateway import HttpGateway
 from lambdacast_local.lambda_pool import LambdaService, Observer
-from lambdacast_local.management import ManagementApi
-from lambdacast_local.management_listener import ManagementListener
+from lambdacast_local.management.api import ManagementApi
+from lambdacast_local.management.listener import ManagementListener
 from lambdacast_local.model import App
 from lambdacast_local.options import Options
 from lambdacast_local.runtime_env import (
@@ -41,7 +41,7 @@ from lambdacast_local.runtime_env import (
     service_host,
 )
 from lambdacast_local.runtimes import prepare
-from lambdacast_local.sqs import SqsPollers
+from lambdacast_local.sqs.pollers import SqsPollers
 from lambdacast_local.tls import LocalTls, make_local_tls
 
 
