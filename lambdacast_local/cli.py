@@ -18,19 +18,14 @@ from pathlib import Path
 from typing import TextIO
 
 from lambdacast_local import eventloop, events
+from lambdacast_local.app_loading import prepare_runtimes
 from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenError, parse_channels
 from lambdacast_local.errors import LocalError, UsageError
 from lambdacast_local.faults import parse_spec
 from lambdacast_local.intrinsics import parse_overrides
 from lambdacast_local.lambda_pool import Invocation
-from lambdacast_local.server import (
-    Emulator,
-    Options,
-    browse_host,
-    default_concurrency,
-    exposure_warning,
-    prepare_runtimes,
-)
+from lambdacast_local.options import Options, default_concurrency
+from lambdacast_local.server import Emulator, browse_host, exposure_warning
 
 _COLORS = {"ok": "\033[32m", "error": "\033[31m", "timeout": "\033[33m"}
 _RESET = "\033[0m"

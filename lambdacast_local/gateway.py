@@ -29,8 +29,9 @@ from lambdacast_local.events import (
     now_ms,
 )
 from lambdacast_local.frames import MAX_FRAME_BYTES, GatewayWebSocketResponse
-from lambdacast_local.lambda_pool import Invocation, LambdaService
-from lambdacast_local.model import Route, WebSocketApi
+from lambdacast_local.integration import INTEGRATION_TIMEOUT_S, TIMED_OUT, Integration
+from lambdacast_local.lambda_pool import LambdaService
+from lambdacast_local.model import WebSocketApi
 from lambdacast_local.routing import select_route
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
@@ -40,10 +41,7 @@ GOING_AWAY = 1001
 NO_STATUS = 1005
 NO_STATUS_REASON = "Client-side close frame status not set"
 """What API Gateway reports in ``$disconnect`` for a close frame without a status code."""
-INTEGRATION_TIMEOUT_S = 29.0
-"""API Gateway's integration timeout (the route integration's ``TimeoutInMillis`` may lower it)."""
 _HOP_HEADERS = {"connection", "upgrade"}
-TIMED_OUT = "Endpoint request timed out"
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,7 @@ class Gateway:
         self.lambdas = lambdas
         self.stage = stage
         self.settings = settings
+        self.integration = Integration(lambdas, settings.integration_timeout_s)
         self.connections: dict[str, LiveConnection] = {}
         self.simulated: dict[str, LiveConnection] = {}
         """Every simulated connection ever opened (their frames stay readable after they close)."""
@@ -130,68 +129,19 @@ class Gateway:
 
         app.router.add_route("*", "/{path:.*}", forbidden)
 
-    def _integration_timeout_s(self, route: Route) -> float:
-        cap = self.settings.integration_timeout_s
-        return cap if route.timeout_ms is None else min(cap, route.timeout_ms / 1000)
+    def _message_timed_out(
+        self, live: LiveConnection, event: dict[str, Any], task: asyncio.Task[Any] | None
+    ) -> None:
+        """A message's integration timed out: the client gets API Gateway's error frame at once.
 
-    async def _invoke_for_message(
-        self, live: LiveConnection, route: Route, event: dict[str, Any], label: str
-    ) -> Invocation | None:
-        """A message's invocation, awaited in the message's own task: ``None`` when the integration timed out.
-
-        At the timeout the client gets API Gateway's error frame at once, and the task stops counting as
-        the connection's (``$disconnect`` does not wait for it); the invocation goes on and its outcome
-        is dropped. No second task per message, as ``_invoke`` needs for a handshake.
+        The message's task stops counting as the connection's (``$disconnect`` does not wait for it).
         """
-        assert route.function is not None
-        cap = self._integration_timeout_s(route)
-        task = asyncio.current_task(self._loop)
-        timed_out = False
-
-        def expire() -> None:
-            nonlocal timed_out
-            timed_out = True
-            _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
-            if task is not None and task in live.tasks:
-                live.tasks.discard(task)
-                self._detached.add(task)  # not awaited at shutdown: closing the workers ends it
-                task.add_done_callback(self._detached.discard)
-            request_id = event["requestContext"]["requestId"]
-            self._spawn(self.send(live, _error_frame(TIMED_OUT, live, request_id)))
-
-        expiry = self._loop.call_later(cap, expire)
-        try:
-            outcome = await self.lambdas.invoke(route.function, event, label)
-        except Exception:
-            if timed_out:  # the client already has its error frame
-                return None
-            raise
-        finally:
-            expiry.cancel()
-        return None if timed_out else outcome
-
-    async def _invoke(self, route: Route, event: dict[str, Any], label: str) -> Invocation | None:
-        """Invoke a route's function as API Gateway does: ``None`` when the integration timed out.
-
-        The invocation itself goes on (Lambda is not told that API Gateway stopped waiting).
-        """
-        assert route.function is not None
-        cap = self._integration_timeout_s(route)
-        loop = self._loop
-        task = loop.create_task(self.lambdas.invoke(route.function, event, label))
-        self._detached.add(task)  # not awaited at shutdown: closing the workers ends a timed-out one
-        task.add_done_callback(self._detached.discard)
-        # One future and one timer rather than wait_for(shield(task)): this runs for every message.
-        answered: asyncio.Future[Invocation | None] = loop.create_future()
-        task.add_done_callback(functools.partial(_settle, answered))
-        expiry = loop.call_later(cap, _settle_none, answered)
-        try:
-            outcome = await answered
-        finally:
-            expiry.cancel()
-        if outcome is None:
-            _LOG.warning("%s: integration timed out after %.1f s (the invocation goes on)", label, cap)
-        return outcome
+        if task is not None and task in live.tasks:
+            live.tasks.discard(task)
+            self._detached.add(task)  # not awaited at shutdown: closing the workers ends it
+            task.add_done_callback(self._detached.discard)
+        request_id = event["requestContext"]["requestId"]
+        self._spawn(self.send(live, _error_frame(TIMED_OUT, live, request_id)))
 
     def _spawn(self, coro: Any, owner: LiveConnection | None = None) -> None:
         task: asyncio.Task[Any] = self._loop.create_task(coro)
@@ -291,7 +241,7 @@ class Gateway:
             live.info.authorizer = decision.context
         if route.function is None:
             return None, None
-        connected = await self._invoke(route, connect_event(self.stage, live.info), "$connect")
+        connected = await self.integration.invoke(route, connect_event(self.stage, live.info), "$connect")
         if connected is None:
             return _json_response(504, {"message": TIMED_OUT}), None
         if not connected.ok:
@@ -388,7 +338,8 @@ class Gateway:
         if route.function is None:
             return
         event = message_event(self.stage, live.info, route_key, data)
-        outcome = await self._invoke_for_message(live, route, event, route_key)
+        on_timeout = functools.partial(self._message_timed_out, live, event)
+        outcome = await self.integration.invoke_in_task(route, event, route_key, on_timeout)
         if outcome is None:  # timed out: the error frame is sent
             return
         if not outcome.ok:
@@ -463,27 +414,6 @@ class Gateway:
             await asyncio.sleep(0.05)
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-
-
-def _settle(answered: asyncio.Future[Invocation | None], task: asyncio.Task[Invocation]) -> None:
-    """The invocation ended: hand its outcome (or its exception) to the waiting route, if still waiting."""
-    if task.cancelled():
-        if not answered.done():
-            answered.cancel()
-        return
-    error = task.exception()  # retrieved even when nobody waits any more: no "never retrieved" warning
-    if answered.done():
-        return
-    if error is not None:
-        answered.set_exception(error)
-    else:
-        answered.set_result(task.result())
-
-
-def _settle_none(answered: asyncio.Future[Invocation | None]) -> None:
-    """The integration timeout passed first: the route answers without the invocation's outcome."""
-    if not answered.done():
-        answered.set_result(None)
 
 
 def _error_frame(message: str, live: LiveConnection, request_id: str) -> str:

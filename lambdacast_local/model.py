@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from lambdacast_local.errors import TemplateError
-from lambdacast_local.http_model import HttpApi, read_http_apis
+from lambdacast_local.http_api.model import HttpApi, read_http_apis
 from lambdacast_local.intrinsics import Resolver
 from lambdacast_local.routing import parse_selection
-from lambdacast_local.sqs_model import Queue, SqsEventSource, read_event_sources, read_queues
+from lambdacast_local.sqs.model import Queue, SqsEventSource, read_event_sources, read_queues
 from lambdacast_local.template import LocalUris
 
 _FUNCTION_ARN = re.compile(r"arn:aws:lambda:[^:]+:\d+:function:([^:/]+)")

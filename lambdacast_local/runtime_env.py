@@ -32,7 +32,7 @@ def redirected_hosts(
         region: The region the emulator pretends to be.
         execute_api_host: This API's ``<apiId>.execute-api.<region>.amazonaws.com``.
         api_port: The TLS listener serving ``@connections``.
-        service_ports: The TLS front of each served service (``aws_endpoints.py``), by service name.
+        service_ports: The TLS front of each served service (``embedded_aws/endpoints.py``), by service name.
     """
     hosts = {f"{execute_api_host}:443": api_port}
     hosts.update({f"{service_host(name, region)}:443": port for name, port in service_ports.items()})

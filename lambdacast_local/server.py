@@ -10,28 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import os
 import secrets
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from watchfiles import awatch
 
-from lambdacast_local.aws import EmbeddedAws
-from lambdacast_local.aws_endpoints import ServiceFront
-from lambdacast_local.devtokens import DEFAULT_CHANNELS, DevTokenMinter, page_origins
+from lambdacast_local.app_loading import load_app
+from lambdacast_local.devtokens import DevTokenMinter, page_origins
+from lambdacast_local.embedded_aws.endpoints import ServiceFront
+from lambdacast_local.embedded_aws.services import EmbeddedAws
 from lambdacast_local.events import Stage
-from lambdacast_local.faults import DYNAMODB, Faults, FaultSpec, parse_spec
+from lambdacast_local.faults import DYNAMODB, Faults, parse_spec
 from lambdacast_local.gateway import Gateway, GatewaySettings
-from lambdacast_local.http_gateway import HttpGateway
-from lambdacast_local.intrinsics import Resolver
+from lambdacast_local.http_api.gateway import HttpGateway
 from lambdacast_local.lambda_pool import LambdaService, Observer
-from lambdacast_local.management import ManagementApi
-from lambdacast_local.management_listener import ManagementListener
-from lambdacast_local.model import App, build_app
+from lambdacast_local.management.api import ManagementApi
+from lambdacast_local.management.listener import ManagementListener
+from lambdacast_local.model import App
+from lambdacast_local.options import Options
 from lambdacast_local.runtime_env import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
@@ -41,108 +40,9 @@ from lambdacast_local.runtime_env import (
     runtime_environment,
     service_host,
 )
-from lambdacast_local.runtimes import Installer, Launch, prepare
-from lambdacast_local.runtimes.cache import Log, stderr_log
-from lambdacast_local.sqs import SqsPollers
-from lambdacast_local.template import load_yaml, transform
+from lambdacast_local.runtimes import prepare
+from lambdacast_local.sqs.pollers import SqsPollers
 from lambdacast_local.tls import LocalTls, make_local_tls
-
-
-def default_concurrency() -> int:
-    """Workers per function by default: the core count (more only adds contention), 2 to 8."""
-    return min(8, max(2, os.cpu_count() or 2))
-
-
-@dataclass
-class Options:
-    """Everything ``lambdacast local`` can be told."""
-
-    template: Path = Path("template.yaml")
-    host: str = "127.0.0.1"
-    port: int = 3001
-    web_dir: Path | None = None
-    web_port: int = 8000
-    dynamodb_endpoint: str | None = None
-    reload: bool = False
-    concurrency: int = field(default_factory=default_concurrency)
-    idle_timeout_s: float = 600.0
-    max_duration_s: float = 7200.0
-    management_latency_ms: float = 0.0
-    """The same as ``connections:latency=MS`` in ``faults`` (the older flag, kept)."""
-    faults: str | FaultSpec = ""
-    """``--faults``: ``target:kind=rate,...`` (docs/local.md, "Fault injection")."""
-    fault_seed: int | None = None
-    """``--fault-seed``: repeat a fault run; ``None`` picks a seed (``Emulator.faults.seed``)."""
-    parameter_overrides: dict[str, str] = field(default_factory=dict)
-    api: str | None = None
-    http_port: int = 3002
-    iam_auth: bool = True
-    ssm_parameters: dict[str, str] = field(default_factory=dict)
-    """SSM parameters (SecureString) created in the embedded AWS and used to resolve the template."""
-    secrets: dict[str, str] = field(default_factory=dict)
-    """Secrets Manager secrets created in the embedded AWS and used to resolve the template."""
-    region: str = "us-east-1"
-    dev_token_parameter: str | None = None
-    """Serve the local-only token minter, its secret stored as this SSM parameter (``--dev-tokens``)."""
-    dev_token_channels: tuple[str, ...] = DEFAULT_CHANNELS
-    """The channel patterns minted tokens grant (``--dev-tokens-channels``)."""
-    dev_token_any_user: bool = False
-    """Honour a client-chosen ``userId`` (``--dev-tokens-any-user``)."""
-    integration_timeout_s: float = 29.0
-    """API Gateway's integration timeout (a test may shorten it)."""
-    install: bool = True
-    """Install missing runtime environments at start (pip, npm); ``False``: fail naming ``--prepare``."""
-    build_artifacts: bool = True
-    """Run fresh ``sam build`` artifacts (``.aws-sam/build``) that can run here (never with ``reload``)."""
-    log: Log = stderr_log
-    """Where runtime progress lines and warnings go."""
-
-    management_iam_auth: bool | None = None
-    """Verify SigV4 on ``@connections``; ``None``: when ``host`` is not loopback and ``iam_auth`` is on."""
-
-    def installer(self) -> Installer:
-        """What the emulator may install, and the command its errors name."""
-        hint = f"lambdacast local --prepare --template {self.template}"
-        return Installer(install=self.install, log=self.log, prepare_hint=hint)
-
-
-def prepare_runtimes(options: Options, hosts: dict[str, int] | None = None) -> tuple[App, dict[str, Launch]]:
-    """Load the template and prepare every function's runtime (``lambdacast local --prepare``)."""
-    ssm = dict(options.ssm_parameters)
-    if options.dev_token_parameter:  # its value is random at run time; any value resolves the template
-        ssm.setdefault(options.dev_token_parameter, "prepare")
-    model = load_app(
-        options.template,
-        options.parameter_overrides,
-        options.api,
-        options.region,
-        ssm=ssm,
-        secrets=options.secrets,
-    )
-    launches = prepare(
-        model.functions,
-        options.template.resolve().parent,
-        options.installer(),
-        hosts=hosts,
-        use_artifacts=options.build_artifacts and not options.reload,
-    )
-    return model, launches
-
-
-def load_app(
-    template: Path,
-    overrides: dict[str, str] | None = None,
-    api: str | None = None,
-    region: str = "us-east-1",
-    *,
-    ssm: dict[str, str] | None = None,
-    secrets: dict[str, str] | None = None,
-) -> App:
-    """Read, transform and describe a template (raises ``TemplateError`` / ``UsageError``)."""
-    document = load_yaml(template)
-    cfn, uris = transform(document, template.resolve().parent, region)
-    resolver = Resolver(cfn, overrides or {}, region, ssm=ssm or {}, secrets=secrets or {})
-    return build_app(resolver, uris, api)
 
 
 def is_loopback(host: str) -> bool:

@@ -45,7 +45,8 @@ class RunningEmulator:
     def __init__(self, template: Path, **options: Any) -> None:
         # Imported here: pytest loads this plugin in every run, which should not pay for aiohttp/moto.
         from lambdacast_local.lambda_pool import Invocation  # noqa: PLC0415
-        from lambdacast_local.server import Emulator, Options  # noqa: PLC0415
+        from lambdacast_local.options import Options  # noqa: PLC0415
+        from lambdacast_local.server import Emulator  # noqa: PLC0415
 
         self.invocations: list[Invocation] = []
         self._lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 ``spec`` parses the grammar, ``plan`` decides per call from seeded streams and counts (both pure);
 ``dynamodb`` puts the DynamoDB faults on the wire; ``invocations`` words the Lambda ones. The
-``@connections`` faults are answered in ``lambdacast_local.management``, the Lambda ones realised in
+``@connections`` faults are answered in ``lambdacast_local.management.api``, the Lambda ones realised in
 ``lambdacast_local.lambda_pool``: each hook is a few lines around a ``Faults.decide`` call.
 """
 

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from lambdacast_local.management_listener import MAX_BODY_BYTES
+from lambdacast_local.management.listener import MAX_BODY_BYTES
 from lambdacast_local.testing import RunningEmulator
 
 APP = Path(__file__).parent / "apps" / "echo" / "template.yaml"

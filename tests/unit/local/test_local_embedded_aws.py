@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lambdacast_local.aws import EmbeddedAws
+from lambdacast_local.embedded_aws.services import EmbeddedAws
 
 
 def _create_table(aws: EmbeddedAws, name: str) -> None:

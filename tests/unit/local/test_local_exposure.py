@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from lambdacast_local.cli import _options, _parser
+from lambdacast_local.options import Options
 from lambdacast_local.runtime_env import FAKE_SECRET_KEY
-from lambdacast_local.server import Emulator, Options, exposure_warning, is_loopback
+from lambdacast_local.server import Emulator, exposure_warning, is_loopback
 
 
 def emulator_for(*argv: str) -> Emulator:

@@ -8,8 +8,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from lambdacast_local.http_gateway import _match
-from lambdacast_local.http_model import HttpApi, HttpRoute
+from lambdacast_local.http_api.gateway import _match
+from lambdacast_local.http_api.model import HttpApi, HttpRoute
 from lambdacast_local.sigv4 import Caller, verify
 
 API = HttpApi(

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
-from lambdacast_local import moto_transactions
+from lambdacast_local.embedded_aws import moto_transactions
 
 TABLE = "t"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lambdacast_local import cli
+from lambdacast_local.app_loading import load_app
 from lambdacast_local.errors import LocalError, TemplateError
 from lambdacast_local.model import Function, Layer
 from lambdacast_local.runtimes import Installer, prepare
@@ -25,7 +26,6 @@ from lambdacast_local.runtimes.interpreters import find_python
 from lambdacast_local.runtimes.node import NodeRuntime
 from lambdacast_local.runtimes.python import PythonRuntime
 from lambdacast_local.runtimes.worker import redirect_hosts
-from lambdacast_local.server import load_app
 
 CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 ROOT = Path(__file__).resolve().parents[3]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from lambdacast_local.sqs import failed_ids, sqs_event
-from lambdacast_local.sqs_model import Queue
+from lambdacast_local.sqs.model import Queue
+from lambdacast_local.sqs.pollers import failed_ids, sqs_event
 
 
 def test_sqs_event_validates_against_the_powertools_model():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lambdacast_local.app_loading import load_app
 from lambdacast_local.errors import TemplateError
-from lambdacast_local.server import load_app
 from lambdacast_local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[3]

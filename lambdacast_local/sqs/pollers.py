@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from lambdacast_local.lambda_pool import LambdaService
-from lambdacast_local.sqs_model import Queue, SqsEventSource
+from lambdacast_local.sqs.model import Queue, SqsEventSource
 
 _LOG = logging.getLogger(__name__)
 _WAIT_S = 1  # long-poll seconds: short, so shutdown is quick

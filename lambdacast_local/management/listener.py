@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import httptools
 from multidict import CIMultiDict
 
-from lambdacast_local.management import OK, OPERATIONS, Answer, ManagementApi, Request
+from lambdacast_local.management.api import OK, OPERATIONS, Answer, ManagementApi, Request
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """A bigger body is refused before it is buffered (the WebSocket port's aiohttp limit)."""

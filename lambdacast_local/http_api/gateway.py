@@ -11,7 +11,7 @@ from aiohttp import web
 
 from lambdacast_local import sigv4
 from lambdacast_local.events import clf_time, new_id, now_ms
-from lambdacast_local.http_model import HttpApi, HttpRoute
+from lambdacast_local.http_api.model import HttpApi, HttpRoute
 from lambdacast_local.lambda_pool import LambdaService
 
 

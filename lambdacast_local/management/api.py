@@ -1,7 +1,7 @@
 """The ``@connections`` management API (PostToConnection / GetConnection / DeleteConnection).
 
 Served at ``/{stage}/@connections/{id}`` and ``/@connections/{id}`` on the WebSocket port (aiohttp, here)
-and on the TLS listener handlers reach (``management_listener.py``); both call ``ManagementApi.call``, so
+and on the TLS listener handlers reach (``listener.py``); both call ``ManagementApi.call``, so
 the semantics live in one place. Errors use the restJson shape botocore parses (``x-amzn-ErrorType`` plus
 a JSON message). With ``secrets`` (the emulator listens beyond loopback), every call must be SigV4-signed,
 as on AWS. Every call then goes through the ``connections`` faults of ``--faults`` (delay, 429, 500, 410).

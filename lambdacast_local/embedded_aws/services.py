@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from lambdacast_local import moto_transactions
+from lambdacast_local.embedded_aws import moto_transactions
 from lambdacast_local.faults import Faults
 from lambdacast_local.faults.dynamodb import FaultListener
 from lambdacast_local.model import Table
 from lambdacast_local.runtime_env import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
-from lambdacast_local.sqs_model import Queue
+from lambdacast_local.sqs.model import Queue
 
 _RUNNING = [0]
 """Embedded moto servers running in this process (they share moto's global state)."""

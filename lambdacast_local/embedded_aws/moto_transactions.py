@@ -7,7 +7,7 @@ transaction costs O(table size): in an emulator holding 10,000 connections (30,0
 :func:`install` wraps moto's ``DynamoDBBackend.transact_write_items``: it snapshots only the items the
 transaction names, lets moto apply it with the whole-table backup turned into a no-op, and on failure
 puts those items back itself, so an all-or-nothing transaction stays all-or-nothing. The embedded
-server runs DynamoDB requests one at a time (``aws.py``), so no other request sees the window.
+server runs DynamoDB requests one at a time (``services.py``), so no other request sees the window.
 """
 
 from __future__ import annotations
