@@ -12,7 +12,7 @@ from functools import partial
 from typing import Final
 
 from lambdacast import observability as obs
-from lambdacast.authz import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
+from lambdacast.auth.access import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
 from lambdacast.departures import announce
 from lambdacast.errors import Forbidden, NotSubscribed, ProtocolError, RateLimited
 from lambdacast.frames import (

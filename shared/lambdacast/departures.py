@@ -18,7 +18,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Final
 
-from lambdacast.authz import PRESENCE_PREFIX
+from lambdacast.auth.access import PRESENCE_PREFIX
 from lambdacast.frames import member_frame
 from lambdacast.presence import Change, PresenceStore
 
