@@ -29,7 +29,7 @@ from lambdacast.history import HistoryStore
 from lambdacast.numbering import Counter, Refusal
 from lambdacast.presence import Change, Member, PresenceStore
 from lambdacast.protocol import Hello, History, Ping, Presence, Publish, Subscribe, Unsubscribe
-from lambdacast.publishing import Message, publish_message
+from lambdacast.publish.pipeline import Message, publish_message
 from lambdacast.reply_bounds import bounded_history, bounded_presence
 from lambdacast.router import Context, Router
 
