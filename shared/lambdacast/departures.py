@@ -19,8 +19,8 @@ import threading
 from typing import TYPE_CHECKING, Final
 
 from lambdacast.auth.access import PRESENCE_PREFIX
-from lambdacast.frames import member_frame
 from lambdacast.presence import Change, PresenceStore
+from lambdacast.wire.frames import member_frame
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore

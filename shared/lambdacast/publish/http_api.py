@@ -33,9 +33,11 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
-from lambdacast.frames import sender_of
-from lambdacast.protocol import Limits, Publish, parse_frame
 from lambdacast.publish.pipeline import Message, Published, publish_message
+from lambdacast.wire.frames import sender_of
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import parse_frame
+from lambdacast.wire.requests import Publish
 
 if TYPE_CHECKING:
     from collections.abc import Callable
