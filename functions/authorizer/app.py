@@ -1,6 +1,6 @@
 """``$connect`` REQUEST authorizer: verifies ``?token=`` and answers with an IAM policy.
 
-All logic lives in :mod:`lambdacast.auth`; see docs/auth.md.
+All logic lives in :mod:`lambdacast.auth.authorizer`; see docs/auth.md.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lambdacast.auth import default_authorizer
+from lambdacast.auth.authorizer import default_authorizer
 
 logger = Logger()
 

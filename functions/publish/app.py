@@ -1,4 +1,4 @@
-"""``POST /channels/{channel}/messages`` (HTTP API, AWS_IAM): server-side publish (lambdacast.publish_api)."""
+"""Server-side publish, ``POST /channels/{channel}/messages``: see :mod:`lambdacast.publish.http_api`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdacast.observability import logger, metrics, trace_handler
-from lambdacast.publish_api import on_http_publish
+from lambdacast.publish.http_api import on_http_publish
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)

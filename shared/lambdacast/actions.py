@@ -1,7 +1,7 @@
 """The protocol actions, registered on :data:`router`.
 
 Order of checks for every channel action: the frame is parsed and length-checked
-(:mod:`lambdacast.protocol`), the channel is authorized (:func:`_authorize`, pure), the action is
+(:mod:`lambdacast.wire.parser`), the channel is authorized (:func:`_authorize`, pure), the action is
 rate-limited (in memory: a publish against the publish budget, the others against
 :func:`_limit_action`'s); only then is DynamoDB touched.
 """
@@ -12,10 +12,16 @@ from functools import partial
 from typing import Final
 
 from lambdacast import observability as obs
-from lambdacast.authz import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
+from lambdacast.auth.access import ChannelKind, Identity, channel_kind, identity_from_authorizer, may_access
 from lambdacast.departures import announce
 from lambdacast.errors import Forbidden, NotSubscribed, ProtocolError, RateLimited
-from lambdacast.frames import (
+from lambdacast.history import HistoryStore
+from lambdacast.numbering import Counter, Refusal
+from lambdacast.presence import Change, Member, PresenceStore
+from lambdacast.publish.pipeline import Message, publish_message
+from lambdacast.reply_bounds import bounded_history, bounded_presence
+from lambdacast.router import Context, Router
+from lambdacast.wire.frames import (
     ack_frame,
     history_frame,
     member_frame,
@@ -25,13 +31,7 @@ from lambdacast.frames import (
     unsubscribed_frame,
     welcome_frame,
 )
-from lambdacast.history import HistoryStore
-from lambdacast.numbering import Counter, Refusal
-from lambdacast.presence import Change, Member, PresenceStore
-from lambdacast.protocol import Hello, History, Ping, Presence, Publish, Subscribe, Unsubscribe
-from lambdacast.publishing import Message, publish_message
-from lambdacast.reply_bounds import bounded_history, bounded_presence
-from lambdacast.router import Context, Router
+from lambdacast.wire.requests import Hello, History, Ping, Presence, Publish, Subscribe, Unsubscribe
 
 router: Final = Router()
 
@@ -352,7 +352,7 @@ def history(request: History, ctx: Context) -> str:
     """Return up to ``limit`` stored messages before ``before`` in the current epoch, in ``seq`` order.
 
     One bounded key range is read in small pages and reading stops when the reply (at most
-    ``protocol.MAX_REPLY_BYTES``) is full; a cut page says ``"more": true`` with the ``before``
+    ``wire.limits.MAX_REPLY_BYTES``) is full; a cut page says ``"more": true`` with the ``before``
     of the next one (:mod:`lambdacast.reply_bounds`).
     """
     _authorize(request.channel, ctx, request.id)

@@ -18,9 +18,9 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Final
 
-from lambdacast.authz import PRESENCE_PREFIX
-from lambdacast.frames import member_frame
+from lambdacast.auth.access import PRESENCE_PREFIX
 from lambdacast.presence import Change, PresenceStore
+from lambdacast.wire.frames import member_frame
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore

@@ -25,12 +25,13 @@ from lambdacast.delivery.endpoint import resolve_endpoint
 from lambdacast.delivery.queue import QueueingBroadcaster, QueueSender
 from lambdacast.departures import Departures, announce
 from lambdacast.errors import INTERNAL_ERROR_MESSAGE, Banned, ErrorCode, UnknownConnection
-from lambdacast.frames import error_frame
 from lambdacast.numbering import Numbering
-from lambdacast.protocol import MAX_POST_BYTES, choose_subprotocol
 from lambdacast.quotas import Quotas
 from lambdacast.ratelimit import ACTION_BURST, ACTION_RATE_PER_SECOND, RateLimiter
 from lambdacast.router import Caller, Context
+from lambdacast.wire.frames import error_frame
+from lambdacast.wire.handshake import choose_subprotocol
+from lambdacast.wire.limits import MAX_POST_BYTES
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -13,7 +13,7 @@ reads, so a long history never slows a broadcast. DynamoDB deletes expired items
 days after ``ttl``), so reads skip them: retention is exact.
 
 Reads are bounded by construction: a page or a replay reads one key range of at most
-:data:`~lambdacast.protocol.MAX_HISTORY_LIMIT` (history) or :data:`MAX_RECOVERY` (recovery)
+:data:`~lambdacast.wire.limits.MAX_HISTORY_LIMIT` (history) or :data:`MAX_RECOVERY` (recovery)
 seqs, in small pages sized from the items already seen, and stops as soon as the reply's byte
 budget is spent. Expired items inside the range cost their read once, never a Query each.
 """
@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from lambdacast.protocol import MAX_REPLY_BYTES
+from lambdacast.wire.limits import MAX_REPLY_BYTES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

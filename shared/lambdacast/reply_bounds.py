@@ -1,4 +1,4 @@
-"""Replies that fit one post: ``history`` and ``presence`` cut to ``protocol.MAX_REPLY_BYTES``.
+"""Replies that fit one post: ``history`` and ``presence`` cut to ``wire.limits.MAX_REPLY_BYTES``.
 
 API Gateway refuses a ``@connections`` post over 128 KB. A ``history`` page of 100 messages of
 up to 30 KB each, or the member list of a big presence channel, can be larger than that, and a
@@ -17,9 +17,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from lambdacast.frames import history_frame, presence_frame
 from lambdacast.history import StoredMessage
-from lambdacast.protocol import MAX_REPLY_BYTES, MAX_SEQ
+from lambdacast.wire.frames import history_frame, presence_frame
+from lambdacast.wire.limits import MAX_REPLY_BYTES, MAX_SEQ
 
 
 def bounded_history(

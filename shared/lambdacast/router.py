@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lambdacast.errors import ErrorCode, LambdacastError, error_for
-from lambdacast.frames import error_frame
-from lambdacast.protocol import Limits, Request, parse_frame
+from lambdacast.wire.frames import error_frame
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import parse_frame
+from lambdacast.wire.requests import Request
 
 if TYPE_CHECKING:
     from lambdacast.channels import ChannelStore

@@ -21,8 +21,8 @@ from auth_helpers import (
     event_time,
 )
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.auth_tokens import clear_key_caches
+from lambdacast.auth.settings import AuthSettings
+from lambdacast.auth.tokens import clear_key_caches
 from moto import mock_aws
 
 

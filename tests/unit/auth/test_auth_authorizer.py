@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from auth_helpers import SECRET_PARAMETER, event_with_token, load_event, mint_hs256
-from lambdacast import auth
-from lambdacast.auth import AuthDecision, ConnectAuthorizer, default_authorizer, policy_response
-from lambdacast.auth_settings import AuthConfigError, AuthSettings
-from lambdacast.authz import ANONYMOUS, Identity, identity_from_authorizer
+from lambdacast.auth import authorizer as authorizer_module
+from lambdacast.auth.access import ANONYMOUS, Identity, identity_from_authorizer
+from lambdacast.auth.authorizer import AuthDecision, ConnectAuthorizer, default_authorizer, policy_response
+from lambdacast.auth.settings import AuthConfigError, AuthSettings
 
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123def4/dev/$connect"
 APP = Path(__file__).resolve().parents[3] / "functions" / "authorizer" / "app.py"
@@ -159,7 +159,7 @@ def test_empty_token_counts_as_no_token() -> None:
 def test_refusal_reason_is_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a recording logger
     lines: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(auth.logger, "warning", lambda msg, extra: lines.append((msg, extra)))
+    monkeypatch.setattr(authorizer_module.logger, "warning", lambda msg, extra: lines.append((msg, extra)))
     # WHEN an expired token is refused
     authorizer("required").decide(load_event("authorizer-expired-token"))
     # THEN the reason is logged

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lambdacast.auth_tokens import AuthError, identity_from_claims
-from lambdacast.authz import Identity
+from lambdacast.auth.access import Identity
+from lambdacast.auth.tokens import AuthError, identity_from_claims
 
 
 def test_claims_become_an_identity() -> None:

@@ -14,7 +14,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 PROBE = """
 import json, sys
-from lambdacast.auth import default_authorizer
+from lambdacast.auth.authorizer import default_authorizer
 result = default_authorizer().authorize(json.load(open(sys.argv[1])))
 print(json.dumps({"principal": result["principalId"], "loaded": sorted(
     m for m in ("jwt", "boto3", "cryptography") if m in sys.modules)}))

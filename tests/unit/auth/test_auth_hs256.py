@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from auth_helpers import SECRET_PARAMETER, TEST_SECRET, claims, load_event, mint_hs256
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.auth_tokens import AuthError, JwtVerifier, token_from_event
-from lambdacast.authz import Identity
+from lambdacast.auth.access import Identity
+from lambdacast.auth.settings import AuthSettings
+from lambdacast.auth.tokens import AuthError, JwtVerifier, token_from_event
 
 
 def refusal(settings: AuthSettings, token: str) -> str:
@@ -237,7 +237,7 @@ def test_secret_is_reread_once_the_cache_is_cleared(hs256_settings: AuthSettings
     rotated = "rotated-secret-rotated-secret-rotated-secret-0123"
     ssm.put_parameter(Name=SECRET_PARAMETER, Value=rotated, Type="SecureString", Overwrite=True)
     # WHEN the cache expires (simulated by clearing it, as a cold start would)
-    from lambdacast.auth_tokens import clear_key_caches
+    from lambdacast.auth.tokens import clear_key_caches
 
     clear_key_caches()
     # THEN tokens signed with the new secret verify

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from auth_helpers import AUDIENCE, ISSUER, JwksServer, SigningKeys, claims, mint_es256, mint_hs256, mint_rs256
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.auth_tokens import AuthError, JwtVerifier
-from lambdacast.authz import Identity
+from lambdacast.auth.access import Identity
+from lambdacast.auth.settings import AuthSettings
+from lambdacast.auth.tokens import AuthError, JwtVerifier
 
 
 def refusal(settings: AuthSettings, token: str) -> str:

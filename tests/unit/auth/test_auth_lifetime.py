@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from auth_helpers import SECRET_PARAMETER, TEST_SECRET, claims, mint_hs256
 from jwt.api_jws import PyJWS
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.auth_tokens import AuthError, JwtVerifier
+from lambdacast.auth.settings import AuthSettings
+from lambdacast.auth.tokens import AuthError, JwtVerifier
 
 DAY = 86400
 

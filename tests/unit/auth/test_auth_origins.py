@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from auth_helpers import SECRET_PARAMETER, event_with_token, load_event, mint_hs256
-from lambdacast.auth import ConnectAuthorizer
-from lambdacast.auth_settings import AuthConfigError, AuthSettings, normalize_origin, parse_allowed_origins
+from lambdacast.auth.authorizer import ConnectAuthorizer
+from lambdacast.auth.settings import AuthConfigError, AuthSettings, normalize_origin, parse_allowed_origins
 
 SITE = "https://chat.example.com"
 

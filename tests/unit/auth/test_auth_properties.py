@@ -13,9 +13,9 @@ from auth_helpers import SECRET_PARAMETER, TEST_SECRET, event_with_token
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwt.api_jws import PyJWS
-from lambdacast.auth import ConnectAuthorizer
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.authz import MAX_PATTERNS, MAX_USER_ID_LENGTH
+from lambdacast.auth.access import MAX_PATTERNS, MAX_USER_ID_LENGTH
+from lambdacast.auth.authorizer import ConnectAuthorizer
+from lambdacast.auth.settings import AuthSettings
 from moto import mock_aws
 
 # The autouse env/cache fixture is function-scoped but harmless across examples (the cached secret is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from lambdacast.auth_settings import AuthConfigError, AuthMode, AuthSettings
+from lambdacast.auth.settings import AuthConfigError, AuthMode, AuthSettings
 
 
 def test_defaults_to_auth_disabled() -> None:

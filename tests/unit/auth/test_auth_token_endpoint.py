@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from auth_helpers import TEST_SECRET
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.auth_tokens import AuthError, JwtVerifier
-from lambdacast.authz import Identity
+from lambdacast.auth.access import Identity
+from lambdacast.auth.settings import AuthSettings
+from lambdacast.auth.tokens import AuthError, JwtVerifier
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "token-endpoint"
 NODE = shutil.which("node")

@@ -253,7 +253,7 @@ def test_a_publish_whose_presence_announcement_fails_still_acks(
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("announce failed")
 
-    monkeypatch.setattr("lambdacast.publishing.announce", boom)
+    monkeypatch.setattr("lambdacast.publish.pipeline.announce", boom)
     # WHEN the publisher publishes
     assert invoke("default")(_publish_event(ids[0]))["statusCode"] == 200
     # THEN the subscriber has the message and the publisher its ack

@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lambdacast.errors import ProtocolError
-from lambdacast.protocol import Limits, parse_frame
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import parse_frame
 from world_support import World
 
 LIMITS = Limits(max_data_bytes=256, max_channels=3)

@@ -16,20 +16,11 @@ from lambdacast.errors import (
     UnknownAction,
     error_for,
 )
-from lambdacast.frames import error_frame, message_frame, sender_of, welcome_frame
-from lambdacast.protocol import (
-    SUBPROTOCOL,
-    Handshake,
-    Hello,
-    Limits,
-    Ping,
-    Publish,
-    Subscribe,
-    Unsubscribe,
-    choose_subprotocol,
-    is_reserved,
-    parse_frame,
-)
+from lambdacast.wire.frames import error_frame, message_frame, sender_of, welcome_frame
+from lambdacast.wire.handshake import SUBPROTOCOL, Handshake, choose_subprotocol
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import is_reserved, parse_frame
+from lambdacast.wire.requests import Hello, Ping, Publish, Subscribe, Unsubscribe
 
 LIMITS = Limits(max_data_bytes=64, max_channels=3)
 

@@ -6,8 +6,10 @@ import json
 
 import pytest
 from lambdacast.errors import InvalidChannel, ProtocolError
-from lambdacast.frames import history_frame, member_frame, presence_frame, subscribed_frame
-from lambdacast.protocol import History, Limits, Presence, Subscribe, parse_frame
+from lambdacast.wire.frames import history_frame, member_frame, presence_frame, subscribed_frame
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import parse_frame
+from lambdacast.wire.requests import History, Presence, Subscribe
 
 LIMITS = Limits(max_data_bytes=64, max_channels=3)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from lambdacast.history import StoredMessage
-from lambdacast.protocol import MAX_REPLY_BYTES
 from lambdacast.reply_bounds import bounded_history, bounded_presence
+from lambdacast.wire.limits import MAX_REPLY_BYTES
 from world_support import World
 
 ME = "BFHPhfCWIAMCKlQ="

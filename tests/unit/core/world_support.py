@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from core_support import RecordingTransport, load_event, message_event
-from lambdacast.authz import Identity, authorizer_context
+from lambdacast.auth.access import Identity, authorizer_context
 from lambdacast.channels import ChannelStore
 from lambdacast.handlers import Runtime
 from lambdacast.numbering import Numbering

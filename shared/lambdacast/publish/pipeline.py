@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from lambdacast import observability as obs
 from lambdacast.delivery.broadcaster import FanoutResult
 from lambdacast.departures import announce
-from lambdacast.frames import message_frame
+from lambdacast.wire.frames import message_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,6 +1,6 @@
 """JWT verification for the ``$connect`` authorizer: signature, algorithm, claims, key sources.
 
-Two key sources, chosen by :class:`~lambdacast.auth_settings.AuthSettings`, never both:
+Two key sources, chosen by :class:`~lambdacast.auth.settings.AuthSettings`, never both:
 
 * ``AUTH_SECRET_PARAMETER``: the *name* of an SSM SecureString holding an HS256 secret
   (fetched with Powertools' parameters utility and cached across invocations);
@@ -26,8 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from lambdacast.auth_settings import AuthSettings
-from lambdacast.authz import (
+from lambdacast.auth.access import (
     MAX_NAME_LENGTH,
     MAX_PATTERN_LENGTH,
     MAX_PATTERNS,
@@ -35,6 +34,7 @@ from lambdacast.authz import (
     MAX_USER_ID_LENGTH,
     Identity,
 )
+from lambdacast.auth.settings import AuthSettings
 
 if TYPE_CHECKING:
     from jwt import PyJWKClient

@@ -3,7 +3,7 @@
 An ``AWS::Serverless::HttpApi`` route with ``AWS_IAM`` auth (API Gateway checks the SigV4
 signature before this code runs) and payload format 2.0. The body is validated like a client's
 ``publish`` frame (channel rules, ``data`` size) before DynamoDB is touched, then the message
-goes through the same path as a WebSocket publish (:func:`lambdacast.publishing.publish_message`):
+goes through the same path as a WebSocket publish (:func:`lambdacast.publish.pipeline.publish_message`):
 numbered, stored in the history, fanned out. The sender is the server: ``from`` has no
 connection and no user.
 
@@ -33,9 +33,11 @@ from lambdacast.errors import (
     TooLarge,
     error_for,
 )
-from lambdacast.frames import sender_of
-from lambdacast.protocol import Limits, Publish, parse_frame
-from lambdacast.publishing import Message, Published, publish_message
+from lambdacast.publish.pipeline import Message, Published, publish_message
+from lambdacast.wire.frames import sender_of
+from lambdacast.wire.limits import Limits
+from lambdacast.wire.parser import parse_frame
+from lambdacast.wire.requests import Publish
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Channel authorization matrix and the authorizer-context round trip (lambdacast.authz, pure)."""
+"""Channel authorization matrix and the authorizer-context round trip (lambdacast.auth.access, pure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from lambdacast.authz import (
+from lambdacast.auth.access import (
     ANONYMOUS,
     ChannelKind,
     Identity,

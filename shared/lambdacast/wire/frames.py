@@ -2,7 +2,7 @@
 
 Replies (``welcome``, ``subscribed``, ``ack``, ``error``...), the ``message`` frame every
 subscriber receives and presence announcements. Requests are parsed by
-:mod:`lambdacast.protocol`. See docs/protocol.md for the frames and their meaning.
+:mod:`lambdacast.wire.parser`. See docs/protocol.md for the frames and their meaning.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from lambdacast.errors import ErrorCode
-from lambdacast.protocol import PROTOCOL_VERSION, Limits, dumps
+from lambdacast.wire.codec import dumps
+from lambdacast.wire.limits import PROTOCOL_VERSION, Limits
 
 __all__ = [
     "SENDER_IDENTITIES",
@@ -84,7 +85,7 @@ def presence_frame(
     """Build the ``presence`` reply: the channel's members, ``[{"userId", "info"}, ...]``, at version ``v``.
 
     ``count`` (the channel's member count) is given when ``members`` is only part of them, to
-    keep the reply under :data:`~lambdacast.protocol.MAX_REPLY_BYTES`: the frame then says
+    keep the reply under :data:`~lambdacast.wire.limits.MAX_REPLY_BYTES`: the frame then says
     ``"truncated": true``.
     """
     if count is None:
@@ -103,7 +104,7 @@ def history_frame(
     """Build the ``history`` reply from stored message frames (already JSON), in ``seq`` order.
 
     ``before`` is given when older messages were left out (to keep the reply under
-    :data:`~lambdacast.protocol.MAX_REPLY_BYTES`, or because reading stopped at its budget): the
+    :data:`~lambdacast.wire.limits.MAX_REPLY_BYTES`, or because reading stopped at its budget): the
     frame then says ``"more": true`` and the ``before`` to ask next.
     """
     if before is None:

@@ -4,8 +4,8 @@ A browser cannot set headers on a WebSocket, so the token arrives as ``?token=<J
 handshake's ``Origin`` is checked first against ``AUTH_ALLOWED_ORIGINS`` (when set), in every
 mode: a web page of another site cannot open a connection, and costs no ``$connect``
 invocation and no DynamoDB write. Then the token is required, optional or ignored as
-``AuthMode`` says, and verified by :mod:`lambdacast.auth_tokens` with the settings of
-:mod:`lambdacast.auth_settings`. Every refusal carries a reason that is logged, never sent to
+``AuthMode`` says, and verified by :mod:`lambdacast.auth.tokens` with the settings of
+:mod:`lambdacast.auth.settings`. Every refusal carries a reason that is logged, never sent to
 the client (API Gateway answers a Deny with 403).
 
 PyJWT and the SSM client are imported only when a token has to be verified, so an anonymous
@@ -25,9 +25,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     parse_api_gateway_arn,
 )
 
-from lambdacast.auth_settings import AuthMode, AuthSettings, normalize_origin
-from lambdacast.auth_tokens import AuthError, JwtVerifier, TokenVerifier, token_from_event
-from lambdacast.authz import ANONYMOUS, ANONYMOUS_PRINCIPAL, Identity, authorizer_context
+from lambdacast.auth.access import ANONYMOUS, ANONYMOUS_PRINCIPAL, Identity, authorizer_context
+from lambdacast.auth.settings import AuthMode, AuthSettings, normalize_origin
+from lambdacast.auth.tokens import AuthError, JwtVerifier, TokenVerifier, token_from_event
 
 __all__ = ["AuthDecision", "ConnectAuthorizer", "check_origin", "default_authorizer", "policy_response"]
 
