@@ -18,6 +18,8 @@ it (tests do; Lambda never needs to).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import random
@@ -91,6 +93,16 @@ class _Runner:
         finally:
             self.loop.close()
 
+    def close_at_exit(self) -> None:
+        """At interpreter exit, close what is still open: aiohttp warns of every session left open.
+
+        A Lambda sandbox is frozen and killed, never exits; a process that does (a local emulator's
+        worker at shutdown, a script) would print "Unclosed client session" for each thread's session.
+        """
+        if self.pid == os.getpid() and not self.loop.is_closed() and not self.loop.is_running():
+            with contextlib.suppress(Exception):  # exiting anyway: nothing to report to
+                self.close()
+
 
 _local = threading.local()
 
@@ -101,6 +113,7 @@ def _runner() -> _Runner:
         runner = None  # inherited through fork: the loop and sockets belong to the parent
     if runner is None or runner.loop.is_closed():
         runner = _local.runner = _Runner()
+        atexit.register(runner.close_at_exit)
     return runner
 
 
