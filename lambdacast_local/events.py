@@ -110,17 +110,18 @@ def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str],
 def _request_context(
     stage: Stage, conn: Connection, route_key: str, event_type: str, request_ms: int
 ) -> dict[str, Any]:
+    request_id = new_id()  # AWS's captures carry the same id in both fields
     context: dict[str, Any] = {
         "routeKey": route_key,
         "eventType": event_type,
-        "extendedRequestId": new_id(),
+        "extendedRequestId": request_id,
         "requestTime": clf_time(request_ms),
         "messageDirection": "IN",
         "stage": stage.stage,
         "connectedAt": conn.connected_at,
         "requestTimeEpoch": request_ms,
         "identity": {**conn.caller, "sourceIp": conn.source_ip},
-        "requestId": new_id(),
+        "requestId": request_id,
         "domainName": stage.domain_name,
         "connectionId": conn.connection_id,
         "apiId": stage.api_id,

@@ -88,6 +88,24 @@ def test_message_event_validates_and_has_a_message_id(stage, conn):
     assert "userAgent" not in event["requestContext"]["identity"]
 
 
+@pytest.mark.parametrize("build", ["connect", "message", "disconnect"])
+def test_extended_request_id_is_the_request_id_as_in_aws_captures(stage, conn, build):
+    # GIVEN AWS's captured events (events/*.json), where extendedRequestId repeats requestId
+    # WHEN an event of each kind is built
+    if build == "connect":
+        event = events.connect_event(stage, conn)
+    elif build == "message":
+        event = events.message_event(stage, conn, "$default", "hi")
+    else:
+        event = events.disconnect_event(stage, conn, 1000, "")
+    # THEN both fields carry one id, and the next event gets another
+    context = event["requestContext"]
+    assert ID_FORMAT.match(context["requestId"])
+    assert context["extendedRequestId"] == context["requestId"]
+    later = events.message_event(stage, conn, "$default", "hi")["requestContext"]
+    assert later["requestId"] != context["requestId"]
+
+
 def test_binary_message_is_base64_with_flag(stage, conn):
     # WHEN a binary frame's event is built
     event = events.message_event(stage, conn, "$default", b"\x00\xff")
