@@ -1,8 +1,9 @@
-"""Route selection as API Gateway does it (pure): ``$request.body.<path>`` over a JSON message.
+r"""Route selection as API Gateway does it (pure): ``$request.body.<path>`` over a JSON message.
 
 API Gateway documents two spellings, the bare ``$request.body.action`` and the wrapped
 ``${request.body.action}``, and wrapped variables may be joined with static text
-(``${request.body.service}/${request.body.action}`` evaluates to ``chat/join``).
+(``${request.body.service}/${request.body.action}`` evaluates to ``chat/join``; ``\$`` is a literal
+dollar sign). The path is JSONPath: member names, ``[n]`` indexes and quoted names in brackets.
 """
 
 from __future__ import annotations
@@ -16,10 +17,52 @@ from lambdacast_local import jsoncodec
 
 DEFAULT_ROUTE = "$default"
 _BARE_PREFIX = "$request.body."
-_WRAPPED = re.compile(r"\$\{request\.body\.([^{}$]+)\}")
+_WRAPPED = re.compile(r"(?<!\\)\$\{request\.body\.([^{}]+)\}")
+# One step of a body path: a name after a dot (or at the start), an index, or a quoted name in brackets.
+_STEP = re.compile(r"""(?:^|\.)([^.\[\]'"$]+)|\[(\d+)\]|\['([^']*)'\]|\["([^"]*)"\]""")
 
-Selection = tuple[str | tuple[str, ...], ...]
-"""A parsed expression: static text, and body paths (``("meta", "type")``) to evaluate."""
+Path = tuple[str | int, ...]
+"""Steps into the message body: object member names and array indexes."""
+
+Selection = tuple[str | Path, ...]
+"""A parsed expression: static text, and body paths (``("meta", "type")``, ``("items", 0)``) to evaluate."""
+
+
+def _unsupported(expression: str) -> ValueError:
+    return ValueError(f"unsupported route selection expression {expression!r}")
+
+
+def _path(text: str, expression: str) -> Path:
+    """``a.b[0]['c d']`` -> ``("a", "b", 0, "c d")``: the JSONPath steps API Gateway evaluates.
+
+    Member names, dots, ``[n]`` indexes and quoted names are the JSONPath the documentation's examples
+    use; wildcards, slices and filters select several values, which cannot make one route key: refused.
+    """
+    steps: list[str | int] = []
+    position = 0
+    while position < len(text):
+        match = _STEP.match(text, position)
+        if match is None or match.end() == position:
+            raise _unsupported(expression)
+        name, index, single, double = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            step = next(part for part in (name, single, double) if part is not None)
+            if step == "*":
+                raise _unsupported(expression)
+            steps.append(step)
+        position = match.end()
+    if not steps:
+        raise _unsupported(expression)
+    return tuple(steps)
+
+
+def _static(text: str, expression: str) -> str:
+    r"""Static text of an expression; ``\$`` is a literal dollar sign, any other ``$`` a variable."""
+    if "$" in text.replace("\\$", ""):
+        raise _unsupported(expression)
+    return text.replace("\\$", "$")
 
 
 @functools.lru_cache(maxsize=16)
@@ -30,36 +73,25 @@ def parse_selection(expression: str) -> Selection:
         ValueError: The expression uses something other than ``$request.body.<path>`` variables.
     """
     if expression.startswith(_BARE_PREFIX) and "{" not in expression:
-        path = expression[len(_BARE_PREFIX) :]
-        if not path or "$" in path:
-            raise ValueError(f"unsupported route selection expression {expression!r}")
-        return (tuple(path.split(".")),)
-    parts: list[str | tuple[str, ...]] = []
+        return (_path(expression[len(_BARE_PREFIX) :], expression),)
+    parts: list[str | Path] = []
     position = 0
     for match in _WRAPPED.finditer(expression):
         if match.start() > position:
-            parts.append(expression[position : match.start()])
-        parts.append(tuple(match.group(1).split(".")))
+            parts.append(_static(expression[position : match.start()], expression))
+        parts.append(_path(match.group(1), expression))
         position = match.end()
     if position < len(expression):
-        parts.append(expression[position:])
-    if not any(isinstance(part, tuple) for part in parts) or any(
-        isinstance(part, str) and "$" in part for part in parts
-    ):
-        raise ValueError(f"unsupported route selection expression {expression!r}")
+        parts.append(_static(expression[position:], expression))
+    if not any(isinstance(part, tuple) for part in parts):
+        raise _unsupported(expression)
     return tuple(parts)
 
 
-def selection_path(expression: str) -> list[str]:
-    """Split ``$request.body.a.b`` (or ``${request.body.a.b}``) into ``["a", "b"]``.
-
-    Raises:
-        ValueError: The expression is not a single ``$request.body.<path>`` variable.
-    """
-    parts = parse_selection(expression)
-    if len(parts) != 1 or not isinstance(parts[0], tuple):
-        raise ValueError(f"{expression!r} is not a single $request.body variable")
-    return list(parts[0])
+def _step(value: Any, step: str | int) -> Any:
+    if isinstance(step, int):
+        return value[step] if isinstance(value, list) and step < len(value) else None
+    return value.get(step) if isinstance(value, dict) else None
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -95,8 +127,8 @@ def select_route(expression: str, body: str | bytes, route_keys: Collection[str]
                 texts.append(part)
                 continue
             value = document
-            for name in part:
-                value = value.get(name) if isinstance(value, dict) else None
+            for step in part:
+                value = _step(value, step)
             text = _scalar_text(value)
             if text is None:  # a variable that cannot be evaluated: API Gateway falls back to $default
                 texts = []

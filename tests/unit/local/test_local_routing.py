@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdacast_local.routing import parse_selection, select_route, selection_path
+from lambdacast_local.routing import parse_selection, select_route
 
 ROUTES = {"$connect", "$default", "send", "join"}
 
@@ -52,7 +52,7 @@ def test_expression_outside_the_body_is_refused():
     # WHEN the expression selects something other than the body
     # THEN it is refused clearly
     with pytest.raises(ValueError, match="unsupported"):
-        selection_path("$request.header.x")
+        parse_selection("$request.header.x")
 
 
 @pytest.mark.parametrize("expression", ["${request.body.action}", "$request.body.action"])
@@ -93,10 +93,50 @@ def test_route_keys_match_exactly_case_and_spaces_included():
 
 
 @pytest.mark.parametrize(
-    "expression", ["$request.header.x", "${request.header.x}", "static", "${request.body.a}$context.x", ""]
+    "expression",
+    [
+        "$request.header.x",
+        "${request.header.x}",
+        "static",
+        "${request.body.a}$context.x",
+        "",
+        "$request.body.items[*]",
+        "$request.body.items[0:2]",
+        "$request.body.a..b",
+        "$request.body.",
+    ],
 )
 def test_expressions_beyond_body_variables_are_refused(expression):
     # WHEN an expression uses anything but $request.body variables
     # THEN parsing it fails clearly (the template loader names the resource)
     with pytest.raises(ValueError, match="unsupported"):
         parse_selection(expression)
+
+
+def test_an_array_index_selects_an_element():
+    # GIVEN a JSONPath with an index, as the documentation allows any JSONPath after request.body
+    # WHEN the message's array has that element
+    # THEN its text is the key; a short array or a non-array cannot be evaluated: $default
+    expression = "$request.body.events[1].type"
+    keys = {"join", "$default"}
+    assert select_route(expression, '{"events": [{"type": "x"}, {"type": "join"}]}', keys) == "join"
+    assert select_route(expression, '{"events": [{"type": "join"}]}', keys) == "$default"
+    assert select_route(expression, '{"events": {"1": {"type": "join"}}}', keys) == "$default"
+
+
+def test_a_quoted_name_in_brackets_selects_a_member_with_any_characters():
+    # GIVEN a member whose name has a dot and a space, reached by a quoted name in brackets
+    # WHEN the message has it
+    # THEN it selects, in either quote style
+    body = '{"meta": {"a.b c": "send"}}'
+    assert select_route("${request.body.meta['a.b c']}", body, ROUTES) == "send"
+    assert select_route('$request.body.meta["a.b c"]', body, ROUTES) == "send"
+
+
+def test_an_escaped_dollar_is_static_text():
+    # GIVEN static text with an escaped dollar sign around a variable
+    expression = "v\\$-${request.body.action}"
+    # WHEN the expression is parsed and a message evaluated
+    # THEN the dollar sign is kept literally in the key
+    assert parse_selection(expression) == ("v$-", ("action",))
+    assert select_route(expression, '{"action": "send"}', {"v$-send", "$default"}) == "v$-send"
