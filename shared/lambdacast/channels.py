@@ -68,15 +68,7 @@ def _connection(connection_id: str, item: dict[str, Any]) -> Connection:
 
 
 class ChannelStore(Table):
-    """Connections, subscriptions and counters in one table.
-
-    Args:
-        table_name: The table.
-        client: A DynamoDB client; one is created (and kept) on first use when omitted.
-        sleep: Sleep function for the unprocessed-items backoff (replaceable in tests).
-        max_pool_connections: HTTP pool of the client created here; 410 cleanups run on the
-            fan-out threads, so match the fan-out concurrency.
-    """
+    """Connections, subscriptions and counters in one table (constructed as :class:`Table` is)."""
 
     # -- connections -------------------------------------------------------------------------------
 
